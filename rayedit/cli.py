@@ -1,0 +1,130 @@
+"""The rayedit command line: choose a job and a spec; everything else lives in the spec (``--set`` overrides)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from rayedit import __version__
+
+SET_HELP = "override a spec field, e.g. --set ddim.steps=20 --set resources.edit.actors=2 (repeatable)"
+
+
+def _load(args):
+    from rayedit.config import load_spec
+
+    return load_spec(args.spec, args.set)
+
+
+def print_result(result) -> None:
+    """The end-of-job summary: counts per status, throughput, where the output is."""
+    c = result.counts
+    total = sum(c.values())
+    print(f"\nrayedit: {total} samples accounted for: {c['edited']} edited, {c['filtered']} filtered, "
+          f"{c['failed']} failed")
+    print(f"  shards: {result.shards_committed} committed this run, {result.shards_skipped} already done, "
+          f"{result.shards_total} in the job")
+    print(f"  this run: {result.samples_this_run} samples in {result.seconds:.1f} s "
+          f"({result.images_per_second:.2f} images/s)")
+    print(f"  output: {result.output_url}/shards/*.tar and {result.output_url}/manifest.parquet")
+    for note in result.notes:
+        print(f"  note: {note}")
+
+
+def cmd_validate(args) -> int:
+    """Check a job spec (fields, inputs, output, model, filters) without running it."""
+    from rayedit.pipelines.edit import plan_job
+
+    plan = plan_job(_load(args))
+    print(f"ok: {len(plan.shards)} input shard(s), {len(plan.done)} already committed, "
+          f"model {plan.spec.model.name!r} at {plan.resolution}px, output {plan.spec.output.url}")
+    for note in plan.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Run (or resume) an edit job."""
+    from rayedit.pipelines.edit import run_job
+
+    result = run_job(_load(args), address=args.address, progress=not args.no_progress)
+    print_result(result)
+    if args.json:
+        print(json.dumps({"counts": result.counts, "seconds": result.seconds, "output": result.output_url}))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Generate toy images and run a real edit job on them, locally."""
+    from rayedit.pipelines.demo import run_demo
+
+    result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress)
+    print_result(result)
+    return 0
+
+
+def cmd_spec(args) -> int:
+    """Print every job spec field with its type, default and meaning."""
+    from rayedit.config import spec_reference
+
+    print("\n".join(spec_reference()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every option documented in --help)."""
+    p = argparse.ArgumentParser(prog="rayedit",
+                                description="Edit image datasets at scale with diffusion models on Ray.")
+    p.add_argument("--version", action="version", version=f"rayedit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run or resume an edit job", description=cmd_run.__doc__ +
+                         " Committed output shards are skipped, so rerunning a killed job finishes it.")
+    run.add_argument("spec", help="job spec YAML (see README: 'Job spec')")
+    run.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    run.add_argument("--address", default=None,
+                     help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    run.set_defaults(fn=cmd_run)
+
+    val = sub.add_parser("validate", help="check a job spec without running it", description=cmd_validate.__doc__)
+    val.add_argument("spec", help="job spec YAML")
+    val.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    val.set_defaults(fn=cmd_validate)
+
+    ref = sub.add_parser("spec", help="print the job spec reference (every field)", description=cmd_spec.__doc__)
+    ref.set_defaults(fn=cmd_spec)
+
+    demo = sub.add_parser("demo", help="generate toy images and edit them (no arguments needed)",
+                          description=cmd_demo.__doc__)
+    demo.add_argument("--out", default="rayedit-demo",
+                      help="folder for the demo input and output (default: %(default)s)")
+    demo.add_argument("--n", type=int, default=200, help="number of toy images (default: %(default)s)")
+    demo.add_argument("--steps", type=int, default=20, help="DDIM steps (default: %(default)s)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rayedit`` command."""
+    from rayedit.config import SpecError
+    from rayedit.models.errors import ModelLoadError
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (SpecError, ModelLoadError) as err:
+        print(f"rayedit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rayedit: interrupted; rerun the same command to resume (committed shards are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

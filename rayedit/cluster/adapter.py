@@ -1,0 +1,74 @@
+"""The one place that turns Ray-free stages into Ray Data operators.
+
+A stage that loads a model runs in a fixed-size actor pool named after the stage (its ``setup()`` runs
+once per actor); a light stage runs as tasks. Scheduling knobs come from the spec's ``resources``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ray
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """How one stage is scheduled. ``make`` builds the stage inside the worker (models load there)."""
+
+    name: str
+    make: Callable[[], Callable]
+    batch_size: int
+    actors: int = 0
+    """0: run as tasks; n > 0: a pool of n actors."""
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    generator: bool = False
+    """The stage yields several batches per input batch (e.g. reading a shard)."""
+
+
+def _actor_class(plan: StagePlan) -> type:
+    make, threads = plan.make, max(1, int(plan.num_cpus))
+
+    class StageActor:
+        def __init__(self):
+            import torch
+
+            torch.set_num_threads(threads)  # one actor must not grab every core of the node
+            self.stage = make()
+            setup = getattr(self.stage, "setup", None)
+            if setup is not None:
+                setup()
+
+        def __call__(self, batch):
+            return self.stage(batch)
+
+    StageActor.__name__ = StageActor.__qualname__ = "".join(p.title() for p in plan.name.split("_")) + "Actor"
+    return StageActor
+
+
+def _task_fn(plan: StagePlan) -> Callable:
+    make = plan.make
+    if plan.generator:
+        def run_stage(batch):
+            yield from make()(batch)
+    else:
+        def run_stage(batch):
+            return make()(batch)
+    run_stage.__name__ = plan.name
+    return run_stage
+
+
+def apply_stage(ds: ray.data.Dataset, plan: StagePlan) -> ray.data.Dataset:
+    """Append ``plan``'s stage to the dataset as map_batches (actor pool or tasks)."""
+    common = dict(batch_size=plan.batch_size, batch_format="numpy", num_cpus=plan.num_cpus, zero_copy_batch=False)
+    if plan.num_gpus:
+        common["num_gpus"] = plan.num_gpus
+    if plan.actors:
+        return ds.map_batches(_actor_class(plan), compute=ray.data.ActorPoolStrategy(size=plan.actors), **common)
+    return ds.map_batches(_task_fn(plan), **common)
+
+
+def remote_call(fn: Callable, *args, num_cpus: float = 0.25, **kwargs) -> ray.ObjectRef:
+    """Run a Ray-free function as a Ray task (retried on worker failure)."""
+    return ray.remote(num_cpus=num_cpus, max_retries=3)(fn).remote(*args, **kwargs)

@@ -1,0 +1,312 @@
+"""The typed job spec, loaded from YAML. Every bad field fails at load time with a message naming it.
+
+A job spec has one section per concern: where images come from (``input``), which diffusion model
+(``model``), how DDIM runs (``ddim``), how results are scored and filtered (``score``, ``filters``),
+where they go (``output``), and how each stage is scheduled (``resources``). Scheduling knobs live in
+``resources`` only, apart from the algorithm settings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+
+class SpecError(ValueError):
+    """A job spec that cannot be run; the message names the field or URL at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class StorageSpec(_Strict):
+    """Object-store settings for fsspec. Anything unset comes from the usual environment (AWS_* etc.)."""
+
+    endpoint_url: str | None = None
+    """S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3fs ``endpoint_url``)."""
+    region: str | None = None
+    """Region name for S3 clients."""
+    key: SecretStr | None = None
+    """Access key id. Never logged or written to outputs."""
+    secret: SecretStr | None = None
+    """Secret access key. Never logged or written to outputs."""
+    anon: bool = False
+    """Anonymous access (public buckets)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments passed to the fsspec filesystem as they are."""
+
+    def fsspec_options(self, protocol: str) -> dict[str, Any]:
+        """Keyword arguments for ``fsspec.filesystem(protocol, ...)``."""
+        opts: dict[str, Any] = dict(self.options)
+        if protocol in ("s3", "s3a"):
+            if self.endpoint_url:
+                opts["endpoint_url"] = self.endpoint_url
+            if self.key is not None:
+                opts["key"] = self.key.get_secret_value()
+            if self.secret is not None:
+                opts["secret"] = self.secret.get_secret_value()
+            if self.anon:
+                opts["anon"] = True
+            if self.region:
+                opts.setdefault("client_kwargs", {})["region_name"] = self.region
+        return opts
+
+
+class InputSpec(_Strict):
+    """Where the source images are."""
+
+    url: str | list[str]
+    """fsspec URL(s) with glob (``*``) and brace (``{000..099}``) patterns."""
+    format: Literal["auto", "webdataset", "folder", "parquet"] = "auto"
+    """``auto`` picks by extension: .tar -> webdataset, .parquet -> parquet, a directory -> folder."""
+    caption_key: str = "caption"
+    """Field holding the caption in a sample's .json (webdataset/folder) - a .txt member wins if present."""
+    image_column: str = "image"
+    """Parquet column with image bytes (binary, or a struct with a ``bytes`` field as HF datasets writes)."""
+    caption_column: str | None = "caption"
+    """Parquet column with the caption; null if there is none."""
+    key_column: str | None = None
+    """Parquet column with a sample key; default ``<file stem>-<row index>``."""
+    files_per_shard: int = Field(1000, ge=1)
+    """Image folders are cut into shards of this many files (sorted by path)."""
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    """Object-store settings for the input."""
+
+
+class ModelSpec(_Strict):
+    """The diffusion model: a hub id, a local ``save_pretrained`` folder, or a preset (``tiny``, ``tiny-latent``)."""
+
+    name: str = "tiny"
+    """Hub id (google/ddpm-ema-celebahq-256), local folder, or preset: tiny (pixel) / tiny-latent (random weights)."""
+    subfolder: str | None = None
+    """Subfolder of a single-model checkpoint (e.g. ``unet``) when it is not at the root."""
+    resolution: int | None = None
+    """Image side in pixels; default from the model config (sample_size x VAE factor for latent models)."""
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    """``auto``: bfloat16 on GPUs that support it, else float16; float32 on CPU. DDIM math always runs in float32."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit)."""
+
+
+class DDIMSpec(_Strict):
+    """Deterministic DDIM inversion and reconstruction."""
+
+    steps: int = Field(40, ge=1, le=1000)
+    """S, the number of DDIM steps for inversion and for generation (Asyrp default 40)."""
+    spacing: Literal["linspace", "leading", "trailing"] = "linspace"
+    """Timestep grid: Asyrp's floor(linspace(0,1,S)*999), or diffusers' leading/trailing spacing."""
+    eta: float = Field(0.0, ge=0.0, le=1.0)
+    """Stochasticity of the reverse process; 0 is deterministic and reconstructs the source."""
+    guidance_scale: float = Field(1.0, ge=0.0)
+    """Classifier-free guidance for text-conditioned models, diffusers convention eps_u + s (eps_c - eps_u).
+    1.0 (no guidance) keeps the inversion exact; larger values drift away from the source."""
+    prompt: str | None = None
+    """Caption used for conditioning; default: the sample's own caption (empty string if none)."""
+
+
+class ClipSpec(_Strict):
+    """The CLIP model for CLIP scores (open_clip)."""
+
+    model: str = "tiny"
+    """open_clip model name (e.g. ``ViT-B-16``) or ``tiny`` (random weights, for tests only)."""
+    pretrained: str | None = None
+    """open_clip pretrained tag (e.g. ``openai``) or a local checkpoint path (safetensors preferred)."""
+
+
+class LpipsSpec(_Strict):
+    """LPIPS fidelity to the source (the lpips package)."""
+
+    net: Literal["alex", "vgg", "squeeze"] = "alex"
+    """LPIPS backbone network."""
+    random_backbone: bool = False
+    """Random backbone + trained heads: works offline but is NOT a perceptual metric. The score is then
+    named ``lpips_random_backbone`` so nobody mistakes it for LPIPS."""
+
+
+class ScoreSpec(_Strict):
+    """Which scores to compute. All land in one ``scores`` mapping per sample."""
+
+    clip: ClipSpec | None = Field(default_factory=ClipSpec)
+    """CLIP model for clip_score / clip_direction; null to skip."""
+    lpips: LpipsSpec | None = Field(default_factory=LpipsSpec)
+    """LPIPS to the source; null to skip."""
+    target_caption: str | None = None
+    """Caption the edit aims at; CLIP score uses it (else the source caption), and with it the
+    directional CLIP similarity ``clip_direction`` is computed."""
+
+
+class FilterRule(_Strict):
+    """Keep a sample only if ``min <= scores[score] <= max``."""
+
+    score: str
+    """Score name: clip_score, clip_direction, lpips (or lpips_random_backbone)."""
+    min: float | None = None
+    """Lowest value kept."""
+    max: float | None = None
+    """Highest value kept."""
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> FilterRule:
+        if self.min is None and self.max is None:
+            raise ValueError(f"filter on {self.score!r} needs min or max")
+        return self
+
+
+class OutputSpec(_Strict):
+    """Where results go: ``shards/*.tar`` and ``manifest.parquet`` under ``url``."""
+
+    url: str
+    """Output folder, any fsspec URL (local path, s3://bucket/prefix, ...)."""
+    image_format: Literal["png", "jpg", "webp"] = "png"
+    """Encoding of the edited images in the output shards."""
+    quality: int = Field(95, ge=1, le=100)
+    """JPEG/WebP quality."""
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    """Object-store settings for the output."""
+
+
+class StageResources(_Strict):
+    """Scheduling of one stage: kept apart from its algorithm settings."""
+
+    batch_size: int = Field(16, ge=1)
+    """Images per model call."""
+    actors: int = Field(1, ge=1)
+    """Actor pool size for model stages (fixed size)."""
+    num_gpus: float = Field(0.0, ge=0.0)
+    """GPUs per actor (0 on CPU-only machines; 1 on a GPU node)."""
+    num_cpus: float = Field(1.0, gt=0.0)
+    """CPUs reserved per actor (also its torch thread count)."""
+
+
+class ScoreResources(StageResources):
+    """Scheduling of the score stage: lighter than editing, so half a CPU and bigger batches by default
+    (both pools then fit on a 2-core machine)."""
+
+    batch_size: int = Field(32, ge=1)
+    """Images per scoring call."""
+    num_cpus: float = Field(0.5, gt=0.0)
+    """CPUs reserved per actor."""
+
+
+class ResourcesSpec(_Strict):
+    """Per-stage scheduling knobs."""
+
+    edit: StageResources = Field(default_factory=StageResources)
+    """The edit stage (DDIM / editors) actor pool."""
+    score: ScoreResources = Field(default_factory=ScoreResources)
+    """The score stage (CLIP, LPIPS) actor pool."""
+    io_batch_size: int = Field(64, ge=1)
+    """Batch size of the light CPU stages (decode, filter, write)."""
+
+
+class JobSpec(_Strict):
+    """A whole edit job."""
+
+    name: str = "rayedit-job"
+    """Job name (letters, digits, '_', '.', '-')."""
+    input: InputSpec
+    """Where the source images are."""
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    """The diffusion model."""
+    ddim: DDIMSpec = Field(default_factory=DDIMSpec)
+    """DDIM inversion and generation settings."""
+    score: ScoreSpec = Field(default_factory=ScoreSpec)
+    """Which scores to compute."""
+    filters: list[FilterRule] = Field(default_factory=list)
+    """Thresholds on scores; a sample failing one is recorded as filtered with the reason."""
+    output: OutputSpec
+    """Where results go."""
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    """Scheduling of each stage."""
+    seed: int = 0
+    """Seed for anything random (eta > 0 noise, random-weight presets)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
+            raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
+        return v
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid job spec {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a raw spec dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise SpecError(f"override {item!r} must look like a.b.c=value")
+        path, raw = item.split("=", 1)
+        node = data
+        parts = path.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"override {item!r}: {p!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def parse_spec(data: Any, source: str = "<dict>") -> JobSpec:
+    """Validate a raw mapping into a JobSpec, raising SpecError with one readable message."""
+    if not isinstance(data, dict):
+        raise SpecError(f"invalid job spec {source}: expected a mapping at the top level")
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_validation_error(err, source)) from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> JobSpec:
+    """Load and validate a YAML job spec from a local file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"job spec not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SpecError(f"job spec {path} is not valid YAML: {err}") from None
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return parse_spec(data, str(path))
+
+
+def spec_reference(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
+    """Every spec field as 'path (type, default): description', from the models' own docstrings."""
+    model = model or JobSpec
+    lines = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        ann = field.annotation
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if sub is None:
+            args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+            sub = args[0] if args else None
+        if sub is not None and sub is not FilterRule:
+            doc = (field.description or sub.__doc__ or "").strip().splitlines()[0]
+            lines.append(f"{path}: {doc}")
+            lines.extend(spec_reference(sub, path + "."))
+            continue
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        tname = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        desc = " ".join((field.description or "").split())
+        lines.append(f"{path} ({tname}, default {default}): {desc}".rstrip(": "))
+        if name == "filters":
+            lines.extend(spec_reference(FilterRule, "filters[].")[0:3])
+    return lines

@@ -1,0 +1,87 @@
+"""CLIP models from open_clip: a model name + pretrained tag, a local checkpoint, or the ``tiny`` preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rayedit.models.errors import ModelLoadError
+from rayedit.models.weights import load_state_dict
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+TINY_CLIP = "rayedit-tiny-clip"
+PRESETS = {"tiny": TINY_CLIP}
+
+
+def register_configs() -> None:
+    """Make rayedit's own open_clip configs (tiny and toy models) known to open_clip."""
+    if TINY_CLIP not in open_clip.list_models():
+        open_clip.add_model_config(CONFIG_DIR)
+
+
+@dataclass
+class ClipBundle:
+    """An open_clip model with its tokenizer and image normalisation."""
+
+    model: nn.Module
+    tokenizer: object
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    label: str
+    random_weights: bool
+
+    @torch.no_grad()
+    def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8-range float (B, 3, H, W) in [0, 1] -> L2-normalised image embeddings."""
+        device = next(self.model.parameters()).device
+        x = F.interpolate(pixels.to(device), size=(self.image_size, self.image_size), mode="bicubic",
+                          antialias=True, align_corners=False).clamp(0, 1)
+        mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)
+        return F.normalize(self.model.encode_image((x - mean) / std).float(), dim=-1)
+
+    @torch.no_grad()
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """Captions -> L2-normalised text embeddings."""
+        device = next(self.model.parameters()).device
+        return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(device)).float(), dim=-1)
+
+
+def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = "cpu", seed: int = 0) -> ClipBundle:
+    """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file."""
+    register_configs()
+    name = PRESETS.get(model, model)
+    if name not in open_clip.list_models():
+        raise ModelLoadError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    local = pretrained is not None and Path(pretrained).exists()
+    torch.manual_seed(seed)
+    try:
+        clip = open_clip.create_model(
+            name, pretrained=None if local else pretrained, device="cpu", force_custom_text=True
+        )
+    except RuntimeError as err:
+        raise ModelLoadError(
+            f"could not load open_clip {model!r} pretrained={pretrained!r}: {err}. Without network, download "
+            "the checkpoint elsewhere and give its local path as score.clip.pretrained."
+        ) from None
+    if local:
+        clip.load_state_dict(load_state_dict(pretrained))
+    clip = clip.eval().to(device)
+    cfg = clip.visual.preprocess_cfg
+    size = clip.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    return ClipBundle(
+        model=clip,
+        tokenizer=open_clip.get_tokenizer(name),
+        image_size=int(size),
+        mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
+        std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)),
+        label=f"{model}:{pretrained}" if pretrained else f"{model} (random weights)",
+        random_weights=pretrained is None,
+    )

@@ -1,0 +1,163 @@
+"""Load a diffusion model by preset name, local ``save_pretrained`` folder or hub id - one code path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, UNet2DModel
+
+from rayedit.config import ModelSpec
+from rayedit.models.diffusion import DiffusionModel
+from rayedit.models.errors import ModelLoadError, offline_advice
+from rayedit.models.presets import PRESETS
+
+
+def pick_device() -> str:
+    """cuda when a GPU is visible to this process, else cpu."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(spec_dtype: str, device: str) -> torch.dtype:
+    """``auto`` = bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU (half is slow and lossy there)."""
+    if spec_dtype != "auto":
+        return getattr(torch, spec_dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _is_local(name: str) -> bool:
+    return Path(name).expanduser().is_dir()
+
+
+def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
+    """Find the U-Net inside a checkpoint: 'pipeline' (model_index.json) or a single-model folder."""
+    from huggingface_hub import hf_hub_download
+
+    def fetch(filename: str) -> dict | None:
+        if _is_local(root):
+            p = Path(root).expanduser() / filename
+            return json.loads(p.read_text()) if p.is_file() else None
+        try:
+            return json.loads(Path(hf_hub_download(root, filename, revision=spec.revision)).read_text())
+        except Exception as err:  # noqa: BLE001 - hub errors come in many types
+            if "404" in str(err) or "EntryNotFound" in type(err).__name__:
+                return None
+            raise ModelLoadError(offline_advice(root)) from None
+
+    if spec.subfolder:
+        cfg = fetch(f"{spec.subfolder}/config.json")
+        if cfg is None:
+            raise ModelLoadError(f"{root!r} has no {spec.subfolder}/config.json")
+        return "single", cfg
+    index = fetch("model_index.json")
+    if index is not None:
+        return "pipeline", index
+    cfg = fetch("config.json")
+    if cfg is None:
+        raise ModelLoadError(f"{root!r} has neither model_index.json nor config.json: not a diffusers checkpoint")
+    return "single", cfg
+
+
+def _scheduler_alphas(root: str, subfolder: str | None, revision: str | None) -> tuple[torch.Tensor, str]:
+    for sub in (subfolder, "scheduler", None):
+        try:
+            sched = DDIMScheduler.from_pretrained(root, subfolder=sub, revision=revision)
+            return sched.alphas_cumprod.double(), sched.config.prediction_type
+        except (OSError, ValueError):
+            continue
+    raise ModelLoadError(f"{root!r} has no scheduler config: cannot know its noise schedule")
+
+
+def _load_text_encoder(root: str, revision: str | None):
+    try:
+        from transformers import CLIPTextModel, CLIPTokenizer
+    except ImportError:
+        raise ModelLoadError(
+            "Stable Diffusion layout checkpoints need the `transformers` package for their text encoder: "
+            "pip install 'rayedit[sd]'"
+        ) from None
+    from rayedit.models.text import HFClipTextEncoder
+
+    model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", revision=revision)
+    tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", revision=revision)
+    return HFClipTextEncoder(model.eval(), tok)
+
+
+def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) -> DiffusionModel:
+    """Load the model ``spec`` names onto ``device`` (default: GPU if visible) in the spec's dtype."""
+    device = device or pick_device()
+    dtype = pick_dtype(spec.dtype, device)
+    if spec.name in PRESETS:
+        model = PRESETS[spec.name](seed)
+    else:
+        model = _load_pretrained(spec)
+    if spec.resolution:
+        model.resolution = spec.resolution
+    model.to(device)
+    if dtype != torch.float32:  # fp16/bf16 only for the heavy parts; the DDIM math stays float32
+        model.unet.to(dtype=dtype)
+        if model.vae is not None:
+            model.vae.to(dtype=dtype)
+    return model
+
+
+def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
+    root = str(Path(spec.name).expanduser()) if _is_local(spec.name) else spec.name
+    if not _is_local(root) and "/" not in root:
+        raise ModelLoadError(f"model {spec.name!r} is neither a preset ({', '.join(PRESETS)}), a local folder, "
+                             "nor a hub id (owner/name)")
+    kind, cfg = _layout(root, spec)
+    try:
+        if kind == "pipeline":
+            unet_cls = cfg.get("unet", [None, None])[1]
+            if unet_cls == "UNet2DConditionModel":
+                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", revision=spec.revision)
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", revision=spec.revision)
+                text = _load_text_encoder(root, spec.revision)
+                alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
+                res = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
+                return DiffusionModel(unet.eval(), alphas, pred, res, spec.name, vae=vae.eval(), text_encoder=text,
+                                      vae_scale=float(vae.config.scaling_factor))
+            unet = UNet2DModel.from_pretrained(root, subfolder="unet", revision=spec.revision)
+            alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
+        else:
+            name = cfg.get("_class_name")
+            if name not in ("UNet2DModel", None):
+                raise ModelLoadError(f"{spec.name!r} holds a {name}; a single-model checkpoint must be a UNet2DModel "
+                                     "(give a full pipeline folder for latent models)")
+            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, revision=spec.revision)
+            alphas, pred = _scheduler_alphas(root, spec.subfolder, spec.revision)
+    except ModelLoadError:
+        raise
+    except OSError as err:
+        if _is_local(root):
+            raise ModelLoadError(f"cannot load {spec.name!r}: {err}") from None
+        raise ModelLoadError(offline_advice(spec.name)) from None
+    return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name)
+
+
+def model_resolution(spec: ModelSpec) -> int:
+    """The model's image side without loading weights (presets: known; others: from the config)."""
+    if spec.resolution:
+        return spec.resolution
+    if spec.name in PRESETS:
+        return 32
+    root = str(Path(spec.name).expanduser()) if _is_local(spec.name) else spec.name
+    kind, cfg = _layout(root, spec)
+    if kind == "single":
+        return int(cfg["sample_size"])
+    return int(load_diffusion_config(root, spec)["sample_size"])
+
+
+def load_diffusion_config(root: str, spec: ModelSpec) -> dict:
+    """The U-Net config of a pipeline checkpoint, scaled to pixels for latent models."""
+    unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", revision=spec.revision)
+    try:
+        vae_cfg = AutoencoderKL.load_config(root, subfolder="vae", revision=spec.revision)
+        factor = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
+    except OSError:
+        factor = 1
+    return {"sample_size": int(unet_cfg["sample_size"]) * factor}

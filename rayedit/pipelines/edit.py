@@ -1,0 +1,178 @@
+"""The edit job: read -> decode -> edit -> score -> filter -> write, then commit each finished shard."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from rayedit import __version__
+from rayedit.config import JobSpec, SpecError
+from rayedit.models.load import model_resolution
+from rayedit.models.presets import PRESETS
+from rayedit.stages.score import score_names
+from rayedit.storage.commit import committed_shards, write_manifest
+from rayedit.storage.fs import filesystem, has_atomic_rename, join, redact
+from rayedit.storage.shards import Shard, plan_shards
+
+
+@dataclass
+class JobPlan:
+    """What a job will do, worked out before any work starts."""
+
+    spec: JobSpec
+    shards: list[Shard]
+    done: set[str]
+    resolution: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def todo(self) -> list[Shard]:
+        """Shards without a commit marker."""
+        return [s for s in self.shards if s.shard_id not in self.done]
+
+
+@dataclass
+class JobResult:
+    """What a run did."""
+
+    output_url: str
+    counts: dict[str, int]
+    shards_total: int
+    shards_skipped: int
+    shards_committed: int
+    samples_this_run: int
+    seconds: float
+    notes: list[str]
+
+    @property
+    def images_per_second(self) -> float:
+        """Samples accounted for in this run per wall-clock second."""
+        return self.samples_this_run / self.seconds if self.seconds else 0.0
+
+
+def check_output_writable(spec: JobSpec) -> None:
+    """Write and delete a probe file under the output URL; a missing bucket or no permission fails here."""
+    fs = filesystem(spec.output.url, spec.output.storage)
+    probe = join(spec.output.url, "_probe")
+    try:
+        if has_atomic_rename(fs):  # local disk; on object stores makedirs would silently CREATE a missing bucket
+            fs.makedirs(spec.output.url, exist_ok=True)
+        with fs.open(probe, "wb") as f:
+            f.write(b"ok")
+        fs.rm(probe)
+    except Exception as err:  # noqa: BLE001 - any store error means we cannot write there
+        raise SpecError(f"output {redact(spec.output.url)} is not writable: {type(err).__name__}: {err}") from None
+
+
+def plan_job(spec: JobSpec) -> JobPlan:
+    """Validate everything that can be checked without running: inputs, output, model, filters."""
+    names = score_names(spec.score)
+    for rule in spec.filters:
+        if rule.score not in names:
+            raise SpecError(f"filters: score {rule.score!r} is not computed by this job (it computes {names})")
+    shards = plan_shards(spec.input)
+    check_output_writable(spec)
+    resolution = model_resolution(spec.model)
+    notes = []
+    if spec.model.name in PRESETS:
+        notes.append(f"model preset {spec.model.name!r} has random weights: a smoke run, not a real edit")
+    if spec.score.clip is not None and spec.score.clip.pretrained is None:
+        notes.append(f"CLIP {spec.score.clip.model!r} has random weights: CLIP scores are not meaningful")
+    if spec.score.lpips is not None and spec.score.lpips.random_backbone:
+        notes.append("LPIPS uses a random backbone (lpips_random_backbone): not a perceptual metric")
+    return JobPlan(spec, shards, committed_shards(spec.output), resolution, notes)
+
+
+def provenance(spec: JobSpec) -> dict:
+    """What produced every output sample (no credentials: specs keep them in storage sections)."""
+    return {
+        "rayedit": __version__, "editor": "ddim-reconstruction", "model": spec.model.name,
+        "ddim_steps": spec.ddim.steps, "spacing": spec.ddim.spacing, "eta": spec.ddim.eta,
+        "guidance_scale": spec.ddim.guidance_scale, "seed": spec.seed,
+        "clip": None if spec.score.clip is None else f"{spec.score.clip.model}:{spec.score.clip.pretrained}",
+        "lpips": None if spec.score.lpips is None else
+        spec.score.lpips.net + (" random backbone" if spec.score.lpips.random_backbone else ""),
+    }
+
+
+def build_dataset(plan: JobPlan):
+    """The Ray Data pipeline over the unfinished shards, one stage per line."""
+    import ray
+
+    from rayedit.cluster.adapter import StagePlan, apply_stage
+    from rayedit.stages.compose import Then
+    from rayedit.stages.decode import DecodeImages
+    from rayedit.stages.edit import EditImages
+    from rayedit.stages.filter import FilterByScores
+    from rayedit.stages.read import ReadShards
+    from rayedit.stages.score import ScoreImages
+    from rayedit.stages.write import WriteParts
+
+    spec, res = plan.spec, plan.spec.resources
+    io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
+    stages = [
+        # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
+        StagePlan("read_decode", lambda: Then(ReadShards(spec.input, chunk_size=io), DecodeImages(plan.resolution)),
+                  1, num_cpus=light, generator=True),
+        StagePlan("edit", lambda: EditImages(spec.model, spec.ddim, spec.seed), res.edit.batch_size,
+                  actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
+        StagePlan("score", lambda: ScoreImages(spec.score, seed=spec.seed), res.score.batch_size,
+                  actors=res.score.actors, num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus),
+        StagePlan("filter", lambda: FilterByScores(spec.filters), io, num_cpus=light),
+        StagePlan("write", lambda: WriteParts(spec.output, provenance(spec), spec.score.target_caption), io,
+                  num_cpus=light),
+    ]
+    need = sum(s.actors * s.num_cpus for s in stages) + light
+    have = ray.cluster_resources().get("CPU", 0)
+    if need > have:
+        raise SpecError(f"resources: the actor pools need {need:g} CPUs (+ light stages) but the cluster has "
+                        f"{have:g}; "
+                        "lower resources.*.actors or resources.*.num_cpus")
+    # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
+    ray.data.DataContext.get_current().target_max_block_size = io * plan.resolution**2 * 3
+    ds = ray.data.from_items([s.to_row() for s in plan.todo], override_num_blocks=len(plan.todo))
+    for stage in stages:
+        ds = apply_stage(ds, stage)
+    return ds
+
+
+def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) -> JobResult:
+    """Run (or resume) an edit job; returns counts over all committed shards of the job."""
+    import ray
+
+    from rayedit.cluster.adapter import remote_call
+    from rayedit.cluster.runtime import init_ray
+    from rayedit.pipelines.shard_tracker import ShardTracker
+    from rayedit.storage.commit import commit_shard
+
+    start = time.time()
+    plan = plan_job(spec)
+    committed = []
+    tracker = ShardTracker()
+    if plan.todo:
+        init_ray(address)
+        ds = build_dataset(plan)
+        pending = []
+        bar = tqdm(desc="samples", unit="img", disable=not progress)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for sid in tracker.add(batch):
+                pending.append(remote_call(commit_shard, spec.output, sid, sorted(tracker.parts[sid]),
+                                           spec.output.image_format))
+            bar.update(int((batch["status"] != "eos").sum()))
+            bar.set_postfix(shards=f"{len(tracker.completed)}/{len(plan.todo)}")
+        bar.close()
+        committed = ray.get(pending)
+        missing = tracker.incomplete([s.shard_id for s in plan.todo])
+        if missing:
+            raise RuntimeError(f"{len(missing)} shard(s) did not complete and were not committed "
+                               f"(rerun the job to retry them): {dict(list(missing.items())[:5])}")
+    manifest = write_manifest(spec.output, [s.shard_id for s in plan.shards])
+    statuses = manifest.column("status").to_pylist()
+    counts = {s: statuses.count(s) for s in ("edited", "filtered", "failed")}
+    return JobResult(
+        output_url=redact(spec.output.url), counts=counts, shards_total=len(plan.shards),
+        shards_skipped=len(plan.done & {s.shard_id for s in plan.shards}), shards_committed=len(committed),
+        samples_this_run=sum(c["samples"] for c in committed), seconds=time.time() - start, notes=plan.notes,
+    )

@@ -1,0 +1,75 @@
+"""Score stage: CLIP score, directional CLIP similarity and LPIPS to the source, into one ``scores`` mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rayedit.config import ScoreSpec
+from rayedit.models.clip import load_clip
+from rayedit.models.load import pick_device
+from rayedit.models.perceptual import load_lpips, lpips_score_name
+from rayedit.stages.batch import Batch, ok_mask, set_scores, writable
+
+
+def to_unit(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def score_names(spec: ScoreSpec) -> list[str]:
+    """The keys this spec's scores will have (used to validate filters before a job runs)."""
+    names = []
+    if spec.clip is not None:
+        names.append("clip_score")
+        if spec.target_caption:
+            names.append("clip_direction")
+    if spec.lpips is not None:
+        names.append(lpips_score_name(spec.lpips.random_backbone))
+    return names
+
+
+class ScoreImages:
+    """Scores every in-flight row: ``clip_score`` = cos(E_I(edit), E_T(target or caption)),
+    ``clip_direction`` = cos(E_I(edit) - E_I(src), E_T(target) - E_T(caption)) (Asyrp Eq. 17),
+    ``lpips`` = LPIPS(src, edit)."""
+
+    def __init__(self, spec: ScoreSpec, device: str | None = None, seed: int = 0):
+        self.spec, self.device, self.seed = spec, device, seed
+        self.clip = self.lpips = None
+
+    def setup(self) -> None:
+        """Load CLIP and LPIPS once per worker."""
+        device = self.device or pick_device()
+        if self.spec.clip is not None and self.clip is None:
+            self.clip = load_clip(self.spec.clip.model, self.spec.clip.pretrained, device=device, seed=self.seed)
+        if self.spec.lpips is not None and self.lpips is None:
+            lp = self.spec.lpips
+            self.lpips = load_lpips(lp.net, lp.random_backbone, device=device, seed=self.seed)
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch) -> Batch:
+        self.setup()
+        batch = writable(batch)
+        idx = np.flatnonzero(ok_mask(batch))
+        if not len(idx):
+            return batch
+        src, edit = to_unit(batch["pixels"][idx]), to_unit(batch["edited"][idx])
+        captions = [str(c) for c in batch["caption"][idx]]
+        scores: dict[str, np.ndarray] = {}
+        if self.clip is not None:
+            e_edit = self.clip.embed_images(edit)
+            target = self.spec.target_caption
+            e_text = self.clip.embed_texts([target] * len(idx) if target else captions)
+            scores["clip_score"] = (e_edit * e_text).sum(-1).cpu().numpy()
+            if target:
+                d_img = torch.nn.functional.normalize(e_edit - self.clip.embed_images(src), dim=-1)
+                d_txt = torch.nn.functional.normalize(e_text - self.clip.embed_texts(captions), dim=-1)
+                scores["clip_direction"] = (d_img * d_txt).sum(-1).cpu().numpy()
+        if self.lpips is not None:
+            dev = next(self.lpips.parameters()).device
+            d = self.lpips(src.to(dev) * 2 - 1, edit.to(dev) * 2 - 1).flatten().cpu().numpy()
+            scores[lpips_score_name(self.spec.lpips.random_backbone)] = d
+        for j, i in enumerate(idx):
+            set_scores(batch, i, {k: v[j] for k, v in scores.items()})
+        return batch

@@ -1,0 +1,108 @@
+"""fsspec access: resolve a URL to a filesystem, expand patterns, redact URLs, write atomically."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+import fsspec
+from braceexpand import braceexpand
+from fsspec.implementations.local import LocalFileSystem
+
+from rayedit.config import SpecError, StorageSpec
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def protocol_of(url: str) -> str:
+    """The fsspec protocol of a URL ('file' for plain paths)."""
+    return fsspec.utils.get_protocol(url)
+
+
+def filesystem(url: str, storage: StorageSpec | None = None) -> fsspec.AbstractFileSystem:
+    """The fsspec filesystem for ``url`` configured from ``storage`` (and the environment)."""
+    protocol = protocol_of(url)
+    opts = (storage or StorageSpec()).fsspec_options(protocol)
+    try:
+        return fsspec.filesystem(protocol, **opts)
+    except (ImportError, ValueError) as err:
+        raise SpecError(f"cannot open {redact(url)}: {err}") from None
+
+
+def redact(url: str) -> str:
+    """Drop any user:password part of a URL so it can be logged or stored."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def full_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A path returned by ``fs.glob``/``fs.ls`` turned back into a URL with its protocol."""
+    if isinstance(fs, LocalFileSystem):
+        return path
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return path if "://" in path else f"{protocol}://{path}"
+
+
+def expand(urls: str | Iterable[str], storage: StorageSpec | None = None) -> list[str]:
+    """Expand brace and glob patterns into a sorted, de-duplicated list of existing file URLs.
+
+    A plain URL that does not exist, and a pattern that matches nothing, raise SpecError naming it.
+    """
+    if isinstance(urls, str):
+        urls = [urls]
+    out: list[str] = []
+    for pattern in urls:
+        for url in braceexpand(pattern):
+            fs = filesystem(url, storage)
+            try:
+                if _GLOB_CHARS.search(url):
+                    matches = [full_url(fs, p) for p in fs.glob(url) if not fs.isdir(p)]
+                    if not matches:
+                        raise SpecError(f"input pattern matches no files: {redact(url)}")
+                    out.extend(matches)
+                elif fs.isdir(url):
+                    out.append(url.rstrip("/") + "/")
+                elif fs.exists(url):
+                    out.append(url)
+                else:
+                    raise SpecError(f"input not found: {redact(url)}")
+            except SpecError:
+                raise
+            except (OSError, ValueError) as err:
+                raise SpecError(f"cannot list input {redact(url)}: {err}") from None
+    return sorted(dict.fromkeys(out))
+
+
+def has_atomic_rename(fs: fsspec.AbstractFileSystem) -> bool:
+    """Local disks rename atomically; object stores make a PUT visible only once complete."""
+    return isinstance(fs, LocalFileSystem)
+
+
+def write_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` so that readers see either nothing or the whole file.
+
+    Where the store has rename (local disk), write a temporary sibling and rename it; on object stores
+    a single PUT is already all-or-nothing.
+    """
+    if has_atomic_rename(fs):
+        parent = path.rsplit("/", 1)[0]
+        fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        fs.mv(tmp, path)
+    else:
+        with fs.open(path, "wb") as f:
+            f.write(data)
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URL/path parts with '/'."""
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])

@@ -1,0 +1,178 @@
+"""Reading one input shard into raw samples, never raising for bad data.
+
+Every sample becomes a dict ``{key, image (bytes), caption, status, reason}``; a sample that cannot be
+read comes out with ``status="failed"`` and a reason, so the job can account for it.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import tarfile
+from collections.abc import Iterator
+
+import pyarrow.parquet as pq
+
+from rayedit.config import InputSpec
+from rayedit.storage.fs import filesystem
+from rayedit.storage.shards import IMAGE_EXTENSIONS, Shard
+
+_KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")  # WebDataset's key/extension split
+
+
+def _sample(key: str, image: bytes | None = None, caption: str = "", reason: str = "") -> dict:
+    return {
+        "key": key,
+        "image": image or b"",
+        "caption": caption,
+        "status": "failed" if reason else "ok",
+        "reason": reason,
+    }
+
+
+def unsafe_member_reason(member: tarfile.TarInfo) -> str:
+    """Why a tar member must not be read (absolute path, '..', link, device), or '' if it is safe."""
+    name = member.name
+    if name.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", name):
+        return f"unsafe tar member {name!r}: absolute path"
+    if ".." in re.split(r"[\\/]", name):
+        return f"unsafe tar member {name!r}: path traversal"
+    if member.issym() or member.islnk():
+        return f"unsafe tar member {name!r}: links are not allowed"
+    if not (member.isfile() or member.isdir()):
+        return f"unsafe tar member {name!r}: not a regular file"
+    return ""
+
+
+def _caption_from(parts: dict[str, bytes], caption_key: str) -> str:
+    if "txt" in parts:
+        return parts["txt"].decode("utf-8", errors="replace").strip()
+    if "json" in parts:
+        try:
+            meta = json.loads(parts["json"])
+        except ValueError:
+            return ""
+        if isinstance(meta, dict) and isinstance(meta.get(caption_key), str):
+            return meta[caption_key].strip()
+    return ""
+
+
+def _group_to_sample(key: str, parts: dict[str, bytes], caption_key: str) -> dict:
+    for ext, data in parts.items():
+        if ext.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS:
+            return _sample(key, data, _caption_from(parts, caption_key))
+    found = ", ".join(sorted(parts)) or "nothing"
+    return _sample(key, reason=f"no image member in sample (found: {found})")
+
+
+def read_tar(shard: Shard, spec: InputSpec) -> Iterator[dict]:
+    """Samples of a WebDataset tar, grouped by key; damage ends the shard with one failure row."""
+    fs = filesystem(shard.url, spec.storage)
+    n = 0
+    key, parts = None, {}
+    try:
+        with fs.open(shard.url, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
+            for member in tar:
+                if member.isdir():
+                    continue
+                bad = unsafe_member_reason(member)
+                if bad:
+                    if key is not None:
+                        yield _group_to_sample(key, parts, spec.caption_key)
+                        n += 1
+                        key, parts = None, {}
+                    yield _sample(posixpath.basename(member.name) or member.name, reason=bad)
+                    n += 1
+                    continue
+                m = _KEY_EXT.match(member.name)
+                mkey, ext = (m.group(1), m.group(2)) if m else (member.name, "")
+                if mkey != key and key is not None:
+                    yield _group_to_sample(key, parts, spec.caption_key)
+                    n += 1
+                    parts = {}
+                key = mkey
+                fobj = tar.extractfile(member)
+                parts[ext] = fobj.read() if fobj is not None else b""
+            if key is not None:
+                yield _group_to_sample(key, parts, spec.caption_key)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        where = f"after {n} samples" if n else "before any sample"
+        what = "unreadable" if n == 0 and key is None else "truncated or damaged"
+        fail_key = key if key is not None else f"{shard.shard_id}#{'unreadable' if n == 0 else f'damaged-{n}'}"
+        yield _sample(fail_key, reason=f"tar {what} {where}: {type(err).__name__}: {err}; rest of shard lost")
+
+
+def _sidecar_caption(fs, path: str, caption_key: str) -> str:
+    stem = path.rsplit(".", 1)[0]
+    parts: dict[str, bytes] = {}
+    for ext in ("txt", "json"):
+        try:
+            if fs.exists(f"{stem}.{ext}"):
+                parts[ext] = fs.cat_file(f"{stem}.{ext}")
+        except OSError:
+            continue
+    return _caption_from(parts, caption_key)
+
+
+def read_folder(shard: Shard, spec: InputSpec) -> Iterator[dict]:
+    """Image files of a folder slice, each with its sidecar .txt/.json caption if present."""
+    fs = filesystem(shard.url, spec.storage)
+    root = shard.url.split("://", 1)[-1].rstrip("/") + "/"
+    for url in shard.files:
+        path = url.split("://", 1)[-1]
+        key = path[len(root) :] if path.startswith(root) else posixpath.basename(path)
+        key = key.rsplit(".", 1)[0]
+        try:
+            data = fs.cat_file(url)
+        except OSError as err:
+            yield _sample(key, reason=f"cannot read file: {type(err).__name__}: {err}")
+            continue
+        yield _sample(key, data, _sidecar_caption(fs, url, spec.caption_key))
+
+
+def _cell_bytes(value) -> bytes | None:
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    return value if isinstance(value, (bytes, bytearray)) else None
+
+
+def read_parquet(shard: Shard, spec: InputSpec) -> Iterator[dict]:
+    """Rows of a Parquet file with an image-bytes column; a bad file ends the shard with one failure row."""
+    fs = filesystem(shard.url, spec.storage)
+    stem = posixpath.basename(shard.url).rsplit(".", 1)[0]
+    n = 0
+    try:
+        with fs.open(shard.url, "rb") as f:
+            pf = pq.ParquetFile(f)
+            names = set(pf.schema_arrow.names)
+            wanted = [c for c in (spec.image_column, spec.caption_column, spec.key_column) if c]
+            missing = [c for c in wanted if c not in names]
+            if missing:
+                reason = f"parquet lacks column(s) {missing}; has {sorted(names)}"
+                yield _sample(f"{shard.shard_id}#schema", reason=reason)
+                return
+            for batch in pf.iter_batches(batch_size=256, columns=wanted):
+                cols = batch.to_pydict()
+                for i in range(batch.num_rows):
+                    key = str(cols[spec.key_column][i]) if spec.key_column else f"{stem}-{n:08d}"
+                    caption = cols[spec.caption_column][i] if spec.caption_column else ""
+                    data = _cell_bytes(cols[spec.image_column][i])
+                    n += 1
+                    if data is None:
+                        yield _sample(key, reason=f"no image bytes in column {spec.image_column!r}")
+                    else:
+                        yield _sample(key, bytes(data), caption or "")
+    except (OSError, ValueError) as err:
+        reason = f"parquet unreadable after {n} rows: {type(err).__name__}: {err}; rest of shard lost"
+        yield _sample(f"{shard.shard_id}#damaged-{n}", reason=reason)
+
+
+READERS = {"webdataset": read_tar, "folder": read_folder, "parquet": read_parquet}
+
+
+def read_shard(shard: Shard, spec: InputSpec) -> Iterator[dict]:
+    """Raw samples of any shard kind, with their position ``index`` in the shard."""
+    for i, sample in enumerate(READERS[shard.kind](shard, spec)):
+        sample["index"] = i
+        yield sample

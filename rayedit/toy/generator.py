@@ -1,0 +1,97 @@
+"""The toy world's procedural images: one coloured shape on a background, with an exact caption.
+
+Seeded and deterministic: sample ``i`` of seed ``s`` is always the same image.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from rayedit.imaging import encode_image
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (235, 200, 40)}
+SHAPES = ("circle", "square", "triangle")
+BACKGROUNDS = {"white": (245, 245, 245), "gray": (150, 150, 150), "black": (20, 20, 20)}
+
+
+@dataclass(frozen=True)
+class ToySample:
+    """What was drawn: the ground truth the oracle is checked against."""
+
+    colour: str
+    shape: str
+    background: str
+    cx: float
+    cy: float
+    size: float
+
+    @property
+    def caption(self) -> str:
+        """The exact caption, e.g. 'a red circle on a white background'."""
+        return f"a {self.colour} {self.shape} on a {self.background} background"
+
+
+def shape_mask(shape: str, cx: float, cy: float, size: float, res: int) -> np.ndarray:
+    """Boolean mask of a shape centred at (cx, cy) with half-extent ``size`` (pixels)."""
+    yy, xx = np.mgrid[0:res, 0:res] + 0.5
+    if shape == "circle":
+        return (xx - cx) ** 2 + (yy - cy) ** 2 <= size**2
+    if shape == "square":
+        return (np.abs(xx - cx) <= size) & (np.abs(yy - cy) <= size)
+    if shape == "triangle":  # upright isosceles: apex at top, base at the bottom
+        top, bottom = cy - size, cy + size
+        half_width = size * (yy - top) / (bottom - top)
+        return (yy >= top) & (yy <= bottom) & (np.abs(xx - cx) <= half_width)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def draw(sample: ToySample, res: int = 32, texture: np.ndarray | None = None) -> np.ndarray:
+    """Render a sample to uint8 (res, res, 3); ``texture`` is light per-pixel noise added to the background."""
+    img = np.empty((res, res, 3), dtype=np.float32)
+    img[:] = BACKGROUNDS[sample.background]
+    if texture is not None:
+        img += texture
+    mask = shape_mask(sample.shape, sample.cx, sample.cy, sample.size, res)
+    img[mask] = COLOURS[sample.colour]
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarray]:
+    """The ``index``-th sample of the ``seed`` stream and its image."""
+    rng = np.random.default_rng([seed, index])
+    size = rng.uniform(0.17, 0.28) * res
+    margin = size + 1
+    s = ToySample(
+        colour=str(rng.choice(list(COLOURS))), shape=str(rng.choice(SHAPES)),
+        background=str(rng.choice(list(BACKGROUNDS))),
+        cx=float(rng.uniform(margin, res - margin)), cy=float(rng.uniform(margin, res - margin)), size=float(size),
+    )
+    texture = rng.normal(0, 4.0, (res, res, 1)).astype(np.float32)  # lightly textured background
+    return s, draw(s, res, texture)
+
+
+def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, res: int = 32, fs=None) -> list[str]:
+    """Write ``n`` samples as WebDataset shards ``{prefix}-00000.tar``...; returns their paths."""
+    import fsspec
+
+    fs = fs or fsspec.core.url_to_fs(url_prefix)[0]
+    paths = []
+    for start in range(0, n, per_shard):
+        path = f"{url_prefix}-{start // per_shard:05d}.tar"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for i in range(start, min(n, start + per_shard)):
+                s, img = sample_at(seed, i, res)
+                for ext, data in (("png", encode_image(img)), ("txt", s.caption.encode())):
+                    info = tarfile.TarInfo(f"toy{i:07d}.{ext}")
+                    info.size, info.mtime = len(data), 0
+                    tar.addfile(info, io.BytesIO(data))
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(path, "wb") as f:
+            f.write(buf.getvalue())
+        paths.append(path)
+    return paths

@@ -1,0 +1,119 @@
+"""The whole job on local Ray, reading from and writing to a real S3 API (moto on 127.0.0.1)."""
+
+import io
+import json
+import tarfile
+
+import pyarrow.parquet as pq
+import pytest
+import ray
+import s3fs
+
+from rayedit.config import SpecError, parse_spec
+from rayedit.pipelines.edit import plan_job, run_job
+from tests.helpers import png_bytes, sample_members, tar_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(endpoint, bucket, **extra):
+    storage = {"endpoint_url": endpoint}
+    raw = {
+        "name": "s3-test",
+        "input": {"url": f"s3://{bucket}/in/shard-{{000..002}}.tar", "storage": storage},
+        "model": {"name": "tiny"},
+        "ddim": {"steps": 3},
+        "score": {"lpips": {"random_backbone": True}, "target_caption": "a lion"},
+        "filters": [{"score": "lpips_random_backbone", "max": 0.999}],
+        "output": {"url": f"s3://{bucket}/out", "storage": storage, "image_format": "webp"},
+        "resources": {"edit": {"batch_size": 4}, "score": {"batch_size": 8}, "io_batch_size": 4},
+    }
+    raw.update(extra)
+    return parse_spec(raw)
+
+
+def _put_inputs(fs, bucket):
+    good = tar_bytes(sample_members("g", 5))
+    bad = tar_bytes([
+        ("ok000.png", png_bytes()), ("ok000.txt", b"fine"),
+        ("corrupt.png", png_bytes()[:80]),
+        ("tiny.png", png_bytes(w=1, h=1)),
+        ("empty.png", b""),
+        ("../escape.png", png_bytes()),
+        ("captiononly.txt", b"no image here"),
+    ])
+    whole = tar_bytes(sample_members("t", 6))
+    truncated = whole[: len(whole) // 2 + 100]
+    for name, data in (("shard-000.tar", good), ("shard-001.tar", bad), ("shard-002.tar", truncated)):
+        fs.pipe(f"{bucket}/in/{name}", data)
+
+
+def _manifest(fs, bucket):
+    fs.invalidate_cache()
+    return pq.read_table(io.BytesIO(fs.cat_file(f"{bucket}/out/manifest.parquet"))).to_pylist()
+
+
+def test_local_ray_is_on_loopback(ray_local):
+    assert ray_local["nodes"] == ["127.0.0.1"]
+    assert all(n["NodeManagerAddress"] == "127.0.0.1" for n in ray.nodes())
+
+
+def test_s3_job_accounts_for_every_sample_and_resumes(ray_local, s3_bucket):
+    endpoint, bucket = s3_bucket
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, use_listings_cache=False)
+    _put_inputs(fs, bucket)
+    spec = _spec(endpoint, bucket)
+
+    result = run_job(spec, progress=False)
+    rows = _manifest(fs, bucket)
+    by_key = {(r["shard_id"], r["key"]): r for r in rows}
+    assert len(rows) == len(by_key)  # nothing twice
+    reasons = {k[1]: r["reason"] for k, r in by_key.items() if r["shard_id"] == "shard-001"}
+    assert reasons["ok000"] == "" and by_key[("shard-001", "ok000")]["status"] == "edited"
+    assert reasons["corrupt"].startswith("corrupt image")
+    assert reasons["tiny"].startswith("image too small (1x1")
+    assert reasons["empty"] == "empty image data (0 bytes)"
+    assert "path traversal" in reasons["escape.png"]
+    assert reasons["captiononly"].startswith("no image member")
+    truncated = [r for r in rows if r["shard_id"] == "shard-002"]
+    assert sum(r["status"] == "failed" for r in truncated) == 1 and "truncated" in truncated[-1]["reason"]
+    n_trunc_ok = sum(r["status"] == "edited" for r in truncated)
+    assert n_trunc_ok >= 1
+    # input count = edited + filtered + failed, and the summary agrees with the manifest
+    expected_inputs = 5 + 6 + (n_trunc_ok + 1)
+    assert sum(result.counts.values()) == len(rows) == expected_inputs
+    assert result.counts["failed"] == 6 and result.samples_this_run == expected_inputs
+    assert all(set(r["scores"] and dict(r["scores"])) == {"clip_score", "clip_direction", "lpips_random_backbone"}
+               for r in rows if r["status"] == "edited")
+
+    # the tar holds exactly the edited samples, with metadata and no credentials
+    with tarfile.open(fileobj=io.BytesIO(fs.cat_file(f"{bucket}/out/shards/shard-000.tar"))) as tar:
+        names = tar.getnames()
+        meta = json.loads(tar.extractfile("g000.json").read())
+    assert names.count("g000.webp") == 1 and len([n for n in names if n.endswith(".webp")]) == 5
+    assert meta["provenance"]["model"] == "tiny" and meta["provenance"]["ddim_steps"] == 3
+    assert meta["target_caption"] == "a lion" and meta["source_shard"].endswith("in/shard-000.tar")
+    all_text = b"".join(fs.cat_file(p) for p in fs.find(f"{bucket}/out"))
+    assert b"testing-secret-value" not in all_text
+
+    # a rerun skips everything; losing one shard's commit redoes only that shard
+    again = run_job(spec, progress=False)
+    assert again.samples_this_run == 0 and again.shards_skipped == 3 and again.counts == result.counts
+    fs.rm(f"{bucket}/out/_done/shard-000.json")
+    redo = run_job(spec, progress=False)
+    assert redo.shards_committed == 1 and redo.samples_this_run == 5
+    assert sorted((r["shard_id"], r["key"]) for r in _manifest(fs, bucket)) == sorted(by_key)
+
+
+def test_bad_spec_fails_before_work(s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    with pytest.raises(SpecError, match="input not found"):
+        plan_job(_spec(endpoint, bucket))  # no inputs uploaded in this bucket
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint)
+    _put_inputs(fs, bucket)
+    missing = {"url": "s3://no-such-bucket-here/out", "storage": {"endpoint_url": endpoint}}
+    spec = _spec(endpoint, bucket, output=missing)
+    with pytest.raises(SpecError, match="not writable"):
+        plan_job(spec)
+    with pytest.raises(SpecError, match="score 'lpips' is not computed"):
+        plan_job(_spec(endpoint, bucket, filters=[{"score": "lpips", "max": 0.3}]))
