@@ -52,7 +52,9 @@ def cmd_run(args) -> int:
     result = run_job(_load(args), address=args.address, progress=not args.no_progress)
     print_result(result)
     if args.json:
-        print(json.dumps({"counts": result.counts, "seconds": result.seconds, "output": result.output_url}))
+        print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
+                          "shards_committed": result.shards_committed, "shards_skipped": result.shards_skipped,
+                          "seconds": result.seconds, "output": result.output_url}))
     return 0
 
 
@@ -70,6 +72,35 @@ def cmd_spec(args) -> int:
     from rayedit.config import spec_reference
 
     print("\n".join(spec_reference()))
+    return 0
+
+
+def cmd_toy_train(args) -> int:
+    """Retrain the toy world's models from the generator (reproducible: same settings, same weights)."""
+    from rayedit.models.load import TOY_WEIGHTS
+    from rayedit.toy.ddpm import DDPMTrainConfig, train_ddpm
+
+    out = args.out or str(TOY_WEIGHTS / "toy-ddpm")
+    cfg = DDPMTrainConfig(steps=args.steps, batch_size=args.batch_size, max_minutes=args.minutes, threads=args.threads)
+    info = train_ddpm(out, cfg, progress=not args.no_progress)
+    print(f"toy-ddpm: {info['steps_done']} steps in {info['minutes']:.1f} min, "
+          f"final loss {info['final_loss_mean_last_200']:.4f}; saved to {out}")
+    return 0
+
+
+def cmd_toy_eval(args) -> int:
+    """Measure a toy diffusion model: DDIM inversion PSNR at several step counts and sample validity."""
+    import json as _json
+
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.evaluate import inversion_quality, sample_quality
+
+    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    for steps in args.steps:
+        print(_json.dumps({"model": args.model, "inversion": inversion_quality(model, n=args.n, steps=steps)}))
+    for eta in (0.0, 1.0):
+        print(_json.dumps({"model": args.model, "samples": sample_quality(model, n=args.n, steps=50, eta=eta)}))
     return 0
 
 
@@ -97,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     ref = sub.add_parser("spec", help="print the job spec reference (every field)", description=cmd_spec.__doc__)
     ref.set_defaults(fn=cmd_spec)
+
+    toy = sub.add_parser("toy", help="the built-in toy world: train and evaluate its models",
+                         description="The toy world: coloured shapes, an exact oracle, and small trained models.")
+    toy_sub = toy.add_subparsers(dest="toy_command", required=True, metavar="TOY_COMMAND")
+    tt = toy_sub.add_parser("train", help="retrain the toy DDPM", description=cmd_toy_train.__doc__)
+    tt.add_argument("--out", default=None, help="output folder (default: the package's shipped weights folder)")
+    tt.add_argument("--steps", type=int, default=12000, help="optimizer steps (default: %(default)s)")
+    tt.add_argument("--batch-size", type=int, default=64, help="images per step (default: %(default)s)")
+    tt.add_argument("--minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    tt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    tt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tt.set_defaults(fn=cmd_toy_train)
+    te = toy_sub.add_parser("eval", help="measure a toy diffusion model", description=cmd_toy_eval.__doc__)
+    te.add_argument("--model", default="toy-ddpm", help="model to measure (default: %(default)s)")
+    te.add_argument("--n", type=int, default=128, help="held-out images / samples (default: %(default)s)")
+    te.add_argument("--steps", type=int, nargs="+", default=[20, 40, 100], help="DDIM step counts for inversion")
+    te.set_defaults(fn=cmd_toy_eval)
 
     demo = sub.add_parser("demo", help="generate toy images and edit them (no arguments needed)",
                           description=cmd_demo.__doc__)

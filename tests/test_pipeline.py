@@ -117,3 +117,24 @@ def test_bad_spec_fails_before_work(s3_bucket, tmp_path):
         plan_job(spec)
     with pytest.raises(SpecError, match="score 'lpips' is not computed"):
         plan_job(_spec(endpoint, bucket, filters=[{"score": "lpips", "max": 0.3}]))
+
+
+def test_light_stage_workers_do_not_import_torch(tmp_path):
+    """Unpickling the read/filter/write functions on a worker must not pull in torch/diffusers (seconds each)."""
+    import subprocess
+    import sys
+
+    from ray import cloudpickle
+
+    from rayedit.cluster.adapter import _task_fn
+    from rayedit.pipelines.edit import JobPlan, stage_plans
+
+    spec = parse_spec({"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")}})
+    plans = {p.name: p for p in stage_plans(JobPlan(spec, [], set(), 32))}
+    for name in ("read_decode", "filter", "write"):
+        blob = tmp_path / f"{name}.pkl"
+        blob.write_bytes(cloudpickle.dumps(_task_fn(plans[name])))
+        code = (f"import pickle, sys; fn = pickle.loads(open({str(blob)!r}, 'rb').read()); "
+                "print(sorted(m for m in ('torch', 'diffusers', 'open_clip') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", f"{name}: {out.stdout}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
         raise ModelLoadError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
     local = pretrained is not None and Path(pretrained).exists()
     torch.manual_seed(seed)
+    root_logger = logging.getLogger()
+    level = root_logger.level
     try:
+        if pretrained is None or local:  # open_clip warns "no pretrained weights" through the root logger
+            root_logger.setLevel(logging.ERROR)
         clip = open_clip.create_model(
             name, pretrained=None if local else pretrained, device="cpu", force_custom_text=True
         )
@@ -70,6 +75,8 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
             f"could not load open_clip {model!r} pretrained={pretrained!r}: {err}. Without network, download "
             "the checkpoint elsewhere and give its local path as score.clip.pretrained."
         ) from None
+    finally:
+        root_logger.setLevel(level)
     if local:
         clip.load_state_dict(load_state_dict(pretrained))
     clip = clip.eval().to(device)

@@ -28,6 +28,21 @@ def pick_dtype(spec_dtype: str, device: str) -> torch.dtype:
     return torch.float32
 
 
+TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toy" / "weights"
+TOY_PRESETS = ("toy-ddpm",)
+"""Trained toy-world models shipped in the package (``rayedit toy train`` rebuilds them)."""
+
+
+def _resolve_name(name: str) -> str:
+    """A toy preset becomes the path of its shipped weights; anything else stays as given."""
+    if name in TOY_PRESETS:
+        path = TOY_WEIGHTS / name
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"toy model {name!r} has no weights at {path}; build them with `rayedit toy train`")
+        return str(path)
+    return name
+
+
 def _is_local(name: str) -> bool:
     return Path(name).expanduser().is_dir()
 
@@ -35,6 +50,7 @@ def _is_local(name: str) -> bool:
 def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
     """Find the U-Net inside a checkpoint: 'pipeline' (model_index.json) or a single-model folder."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError
 
     def fetch(filename: str) -> dict | None:
         if _is_local(root):
@@ -42,9 +58,11 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
             return json.loads(p.read_text()) if p.is_file() else None
         try:
             return json.loads(Path(hf_hub_download(root, filename, revision=spec.revision)).read_text())
-        except Exception as err:  # noqa: BLE001 - hub errors come in many types
-            if "404" in str(err) or "EntryNotFound" in type(err).__name__:
-                return None
+        except RemoteEntryNotFoundError:  # the repo exists but has no such file
+            return None
+        except RepositoryNotFoundError:
+            raise ModelLoadError(f"no model {root!r} on the Hugging Face hub (or it is private)") from None
+        except (LocalEntryNotFoundError, OSError, ValueError):  # offline and not cached, network errors
             raise ModelLoadError(offline_advice(root)) from None
 
     if spec.subfolder:
@@ -93,7 +111,8 @@ def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) ->
     if spec.name in PRESETS:
         model = PRESETS[spec.name](seed)
     else:
-        model = _load_pretrained(spec)
+        model = _load_pretrained(spec.model_copy(update={"name": _resolve_name(spec.name)}))
+        model.model_id = spec.name
     if spec.resolution:
         model.resolution = spec.resolution
     model.to(device)
@@ -145,7 +164,9 @@ def model_resolution(spec: ModelSpec) -> int:
         return spec.resolution
     if spec.name in PRESETS:
         return 32
-    root = str(Path(spec.name).expanduser()) if _is_local(spec.name) else spec.name
+    name = _resolve_name(spec.name)
+    spec = spec.model_copy(update={"name": name})
+    root = str(Path(name).expanduser()) if _is_local(name) else name
     kind, cfg = _layout(root, spec)
     if kind == "single":
         return int(cfg["sample_size"])

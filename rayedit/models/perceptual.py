@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import torch
 from torch import nn
@@ -22,7 +23,8 @@ def load_lpips(net: str = "alex", random_backbone: bool = False, device: str = "
 
     torch.manual_seed(seed)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torchvision's 'pretrained' deprecation, raised inside lpips
             model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=random_backbone, verbose=False)
     except (OSError, RuntimeError) as err:  # URLError is an OSError
         raise ModelLoadError(

@@ -45,6 +45,8 @@ class JobResult:
     samples_this_run: int
     seconds: float
     notes: list[str]
+    first_result_seconds: float = 0.0
+    """Time until the first edited rows came back (start-up: Ray, actors, model loading, pipeline fill)."""
 
     @property
     def images_per_second(self) -> float:
@@ -97,11 +99,9 @@ def provenance(spec: JobSpec) -> dict:
     }
 
 
-def build_dataset(plan: JobPlan):
-    """The Ray Data pipeline over the unfinished shards, one stage per line."""
-    import ray
-
-    from rayedit.cluster.adapter import StagePlan, apply_stage
+def stage_plans(plan: JobPlan) -> list:
+    """The job's stages with their scheduling, one per line."""
+    from rayedit.cluster.adapter import StagePlan
     from rayedit.stages.compose import Then
     from rayedit.stages.decode import DecodeImages
     from rayedit.stages.edit import EditImages
@@ -110,28 +110,41 @@ def build_dataset(plan: JobPlan):
     from rayedit.stages.score import ScoreImages
     from rayedit.stages.write import WriteParts
 
-    spec, res = plan.spec, plan.spec.resources
+    # The lambdas run on workers: they capture only plain values and stage classes, so a light worker (read,
+    # write) never imports this module - and with it torch and diffusers - just to unpickle its function.
+    spec, res, resolution, prov = plan.spec, plan.spec.resources, plan.resolution, provenance(plan.spec)
+    inp, out, model, ddim, score, rules = spec.input, spec.output, spec.model, spec.ddim, spec.score, spec.filters
+    seed, target = spec.seed, spec.score.target_caption
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
-        StagePlan("read_decode", lambda: Then(ReadShards(spec.input, chunk_size=io), DecodeImages(plan.resolution)),
+        StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution)),
                   1, num_cpus=light, generator=True),
-        StagePlan("edit", lambda: EditImages(spec.model, spec.ddim, spec.seed), res.edit.batch_size,
+        StagePlan("edit", lambda: EditImages(model, ddim, seed), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
-        StagePlan("score", lambda: ScoreImages(spec.score, seed=spec.seed), res.score.batch_size,
+        StagePlan("score", lambda: ScoreImages(score, seed=seed), res.score.batch_size,
                   actors=res.score.actors, num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus),
-        StagePlan("filter", lambda: FilterByScores(spec.filters), io, num_cpus=light),
-        StagePlan("write", lambda: WriteParts(spec.output, provenance(spec), spec.score.target_caption), io,
-                  num_cpus=light),
+        StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
+        StagePlan("write", lambda: WriteParts(out, prov, target), io, num_cpus=light),
     ]
+    return stages
+
+
+def build_dataset(plan: JobPlan):
+    """The Ray Data pipeline over the unfinished shards."""
+    import ray
+
+    from rayedit.cluster.adapter import apply_stage
+
+    stages = stage_plans(plan)
+    io, light, resolution = plan.spec.resources.io_batch_size, stages[0].num_cpus, plan.resolution
     need = sum(s.actors * s.num_cpus for s in stages) + light
     have = ray.cluster_resources().get("CPU", 0)
     if need > have:
         raise SpecError(f"resources: the actor pools need {need:g} CPUs (+ light stages) but the cluster has "
-                        f"{have:g}; "
-                        "lower resources.*.actors or resources.*.num_cpus")
+                        f"{have:g}; lower resources.*.actors or resources.*.num_cpus")
     # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
-    ray.data.DataContext.get_current().target_max_block_size = io * plan.resolution**2 * 3
+    ray.data.DataContext.get_current().target_max_block_size = io * resolution**2 * 3
     ds = ray.data.from_items([s.to_row() for s in plan.todo], override_num_blocks=len(plan.todo))
     for stage in stages:
         ds = apply_stage(ds, stage)
@@ -149,7 +162,7 @@ def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) ->
 
     start = time.time()
     plan = plan_job(spec)
-    committed = []
+    committed, first = [], 0.0
     tracker = ShardTracker()
     if plan.todo:
         init_ray(address)
@@ -157,6 +170,7 @@ def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) ->
         pending = []
         bar = tqdm(desc="samples", unit="img", disable=not progress)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            first = first or time.time() - start
             for sid in tracker.add(batch):
                 pending.append(remote_call(commit_shard, spec.output, sid, sorted(tracker.parts[sid]),
                                            spec.output.image_format))
@@ -175,4 +189,5 @@ def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) ->
         output_url=redact(spec.output.url), counts=counts, shards_total=len(plan.shards),
         shards_skipped=len(plan.done & {s.shard_id for s in plan.shards}), shards_committed=len(committed),
         samples_this_run=sum(c["samples"] for c in committed), seconds=time.time() - start, notes=plan.notes,
+        first_result_seconds=first,
     )

@@ -1,0 +1,109 @@
+"""The toy world's unconditional pixel DDPM: architecture, noise schedule and training loop.
+
+Trained on generator samples streamed on the fly (never the same image twice), v-prediction on a cosine
+schedule, EMA weights. Saved in diffusers' DDPMPipeline layout, so loading it is the same code path as any
+local checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+from tqdm import tqdm
+
+from rayedit.toy.generator import sample_at
+
+
+@dataclass(frozen=True)
+class DDPMTrainConfig:
+    """Settings of one toy DDPM training run (saved beside the weights)."""
+
+    steps: int = 12000
+    batch_size: int = 64
+    lr: float = 3e-4
+    """Peak AdamW learning rate; cosine decay to 10% after a 200-step warm-up."""
+    ema_decay: float = 0.999
+    """EMA of the weights: what gets saved (much cleaner samples than the raw weights after short training)."""
+    seed: int = 0
+    data_seed: int = 1000
+    """Generator stream used for training; evaluation uses other seeds."""
+    max_minutes: float = 0.0
+    """Stop early after this many minutes (0: no limit); the EMA weights so far are saved."""
+    threads: int = 0
+    """torch threads (0: torch's default)."""
+
+
+def build_unet() -> UNet2DModel:
+    """~1.1 M parameters: 32 -> 16 -> 8 px at widths 32/64/64, self-attention only in the middle (cheap on CPU)."""
+    return UNet2DModel(
+        sample_size=32, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=16,
+    )
+
+
+def build_scheduler() -> DDPMScheduler:
+    """Cosine schedule (Nichol & Dhariwal), v-prediction: stable targets at both ends of the schedule."""
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
+                         clip_sample=False)
+
+
+def batch_at(cfg: DDPMTrainConfig, step: int) -> torch.Tensor:
+    """Training images of one step in [-1, 1], (B, 3, 32, 32); deterministic in (data_seed, step)."""
+    imgs = [sample_at(cfg.data_seed, step * cfg.batch_size + j)[1] for j in range(cfg.batch_size)]
+    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def train_ddpm(out_dir: str | Path, cfg: DDPMTrainConfig = DDPMTrainConfig(), progress: bool = True) -> dict:
+    """Train the toy DDPM and save it (DDPMPipeline layout + train.json) under ``out_dir``."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    unet, sched = build_unet(), build_scheduler()
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    a = sched.alphas_cumprod
+    gen = torch.Generator().manual_seed(cfg.seed)
+    start, losses, step = time.time(), [], 0
+    bar = tqdm(range(cfg.steps), desc="toy-ddpm", disable=not progress)
+    for step in bar:
+        lr = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x0 = batch_at(cfg, step)
+        t = torch.randint(0, 1000, (x0.shape[0],), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        at = a[t].view(-1, 1, 1, 1)
+        xt = at.sqrt() * x0 + (1 - at).sqrt() * noise  # q(x_t | x_0), DDPM Eq. 4
+        v = at.sqrt() * noise - (1 - at).sqrt() * x0  # v-prediction target (Salimans & Ho)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            pred = unet(xt, t).sample
+        loss = F.mse_loss(pred.float(), v)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                pe.lerp_(p, 1 - cfg.ema_decay)
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if cfg.max_minutes and time.time() - start > cfg.max_minutes * 60:
+            break
+    out_dir = Path(out_dir)
+    DDPMPipeline(unet=ema.eval(), scheduler=sched).save_pretrained(out_dir, safe_serialization=True)
+    info = {"config": asdict(cfg), "steps_done": step + 1, "minutes": (time.time() - start) / 60,
+            "final_loss_mean_last_200": float(np.mean(losses[-200:])),
+            "params": sum(p.numel() for p in unet.parameters())}
+    (out_dir / "train.json").write_text(json.dumps(info, indent=2))
+    return info
