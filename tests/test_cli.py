@@ -60,6 +60,8 @@ def test_validate_messages(tmp_path, capsys):
         (good | {"input": {"url": str(tmp_path / "nope-{0..3}.tar")}}, "input not found"),
         (good | {"model": {"name": "no/such-model"}}, "could not load 'no/such-model'"),
         (good | {"filters": [{"score": "clip_direction", "min": 0.1}]}, "clip_direction' is not computed"),
+        (good | {"output": {"url": "memory://out"}}, "output.url: memory:// lives inside one process"),
+        (good | {"output": {"url": "/proc/no-such-dir/out"}}, "is not writable"),
     ]
     for spec, message in cases:
         assert main(["validate", _write(tmp_path, spec)]) == 2

@@ -43,8 +43,36 @@ def _resolve_name(name: str) -> str:
     return name
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers at all (DNS + TCP), so an offline machine fails in seconds instead of
+    retrying for a minute. False when HF_HUB_OFFLINE is set."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_kwargs(revision: str | None) -> dict:
+    """Keyword arguments for hub downloads: cached files only when the hub cannot be reached."""
+    return {"revision": revision, "local_files_only": not hub_reachable()}
+
+
 def _is_local(name: str) -> bool:
     return Path(name).expanduser().is_dir()
+
+
+def _kw(root: str, revision: str | None) -> dict:
+    """from_pretrained keyword arguments: none for local folders, revision + offline fallback for hub ids."""
+    return {} if _is_local(root) else _hub_kwargs(revision)
 
 
 def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
@@ -57,7 +85,7 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
             p = Path(root).expanduser() / filename
             return json.loads(p.read_text()) if p.is_file() else None
         try:
-            return json.loads(Path(hf_hub_download(root, filename, revision=spec.revision)).read_text())
+            return json.loads(Path(hf_hub_download(root, filename, **_hub_kwargs(spec.revision))).read_text())
         except RemoteEntryNotFoundError:  # the repo exists but has no such file
             return None
         except RepositoryNotFoundError:
@@ -82,7 +110,7 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
 def _scheduler_alphas(root: str, subfolder: str | None, revision: str | None) -> tuple[torch.Tensor, str]:
     for sub in (subfolder, "scheduler", None):
         try:
-            sched = DDIMScheduler.from_pretrained(root, subfolder=sub, revision=revision)
+            sched = DDIMScheduler.from_pretrained(root, subfolder=sub, **_kw(root, revision))
             return sched.alphas_cumprod.double(), sched.config.prediction_type
         except (OSError, ValueError):
             continue
@@ -99,8 +127,8 @@ def _load_text_encoder(root: str, revision: str | None):
         ) from None
     from rayedit.models.text import HFClipTextEncoder
 
-    model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", revision=revision)
-    tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", revision=revision)
+    model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", **_kw(root, revision))
+    tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", **_kw(root, revision))
     return HFClipTextEncoder(model.eval(), tok)
 
 
@@ -133,21 +161,21 @@ def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
         if kind == "pipeline":
             unet_cls = cfg.get("unet", [None, None])[1]
             if unet_cls == "UNet2DConditionModel":
-                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", revision=spec.revision)
-                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", revision=spec.revision)
+                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", **_kw(root, spec.revision))
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_kw(root, spec.revision))
                 text = _load_text_encoder(root, spec.revision)
                 alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
                 res = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
                 return DiffusionModel(unet.eval(), alphas, pred, res, spec.name, vae=vae.eval(), text_encoder=text,
                                       vae_scale=float(vae.config.scaling_factor))
-            unet = UNet2DModel.from_pretrained(root, subfolder="unet", revision=spec.revision)
+            unet = UNet2DModel.from_pretrained(root, subfolder="unet", **_kw(root, spec.revision))
             alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
         else:
             name = cfg.get("_class_name")
             if name not in ("UNet2DModel", None):
                 raise ModelLoadError(f"{spec.name!r} holds a {name}; a single-model checkpoint must be a UNet2DModel "
                                      "(give a full pipeline folder for latent models)")
-            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, revision=spec.revision)
+            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, **_kw(root, spec.revision))
             alphas, pred = _scheduler_alphas(root, spec.subfolder, spec.revision)
     except ModelLoadError:
         raise
@@ -175,9 +203,9 @@ def model_resolution(spec: ModelSpec) -> int:
 
 def load_diffusion_config(root: str, spec: ModelSpec) -> dict:
     """The U-Net config of a pipeline checkpoint, scaled to pixels for latent models."""
-    unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", revision=spec.revision)
+    unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))
     try:
-        vae_cfg = AutoencoderKL.load_config(root, subfolder="vae", revision=spec.revision)
+        vae_cfg = AutoencoderKL.load_config(root, subfolder="vae", **_kw(root, spec.revision))
         factor = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
     except OSError:
         factor = 1

@@ -13,8 +13,11 @@ from rayedit.models.load import model_resolution
 from rayedit.models.presets import PRESETS
 from rayedit.stages.score import score_names
 from rayedit.storage.commit import committed_shards, write_manifest
-from rayedit.storage.fs import filesystem, has_atomic_rename, join, redact
+from rayedit.storage.fs import filesystem, has_atomic_rename, join, protocol_of, redact
 from rayedit.storage.shards import Shard, plan_shards
+
+PROCESS_LOCAL_PROTOCOLS = ("memory",)
+"""fsspec filesystems whose files exist only in the process that wrote them."""
 
 
 @dataclass
@@ -74,6 +77,11 @@ def plan_job(spec: JobSpec) -> JobPlan:
     for rule in spec.filters:
         if rule.score not in names:
             raise SpecError(f"filters: score {rule.score!r} is not computed by this job (it computes {names})")
+    urls = [spec.input.url] if isinstance(spec.input.url, str) else list(spec.input.url)
+    for where, url in [("input.url", u) for u in urls] + [("output.url", spec.output.url)]:
+        if protocol_of(url) in PROCESS_LOCAL_PROTOCOLS:
+            raise SpecError(f"{where}: {protocol_of(url)}:// lives inside one process and Ray workers cannot see it; "
+                            "use a local path or an object store")
     shards = plan_shards(spec.input)
     check_output_writable(spec)
     resolution = model_resolution(spec.model)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from rayedit.config import OutputSpec
 from rayedit.stages.batch import EDITED
 from rayedit.stages.write import STAGING
-from rayedit.storage.fs import filesystem, has_atomic_rename, join, write_atomic
+from rayedit.storage.fs import filesystem, join, put_atomic, write_atomic
 
 SCORES_TYPE = pa.map_(pa.string(), pa.float64())
 MANIFEST_SCHEMA = pa.schema([
@@ -51,18 +51,6 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _put(fs, path: str, local) -> None:
-    """Upload a local temporary file so that the target appears whole or not at all."""
-    local.flush()
-    if has_atomic_rename(fs):
-        tmp = path.rsplit("/", 1)[0] + "/.tmp-" + path.rsplit("/", 1)[1]
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(local.name, tmp)
-        fs.mv(tmp, path)
-    else:
-        fs.put_file(local.name, path)
-
-
 def commit_shard(output: OutputSpec, shard_id: str, parts: list[str], image_ext: str) -> dict:
     """Merge a shard's staging parts into its tar and manifest part, then write its marker. Idempotent."""
     fs = filesystem(output.url, output.storage)
@@ -83,7 +71,8 @@ def commit_shard(output: OutputSpec, shard_id: str, parts: list[str], image_ext:
                 _add(tar, f"{r['key']}.{image_ext}", r["image"])
                 _add(tar, f"{r['key']}.json", r["meta"])
                 _add(tar, f"{r['key']}.txt", (meta.get("target_caption") or r["caption"]).encode())
-        _put(fs, join(output.url, "shards", tar_name), local)
+        local.flush()
+        put_atomic(fs, local.name, join(output.url, "shards", tar_name))
     manifest = pa.table({
         "key": [r["key"] for r in rows],
         "source": [r["source"] for r in rows],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
@@ -85,22 +85,27 @@ def has_atomic_rename(fs: fsspec.AbstractFileSystem) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
-def write_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
-    """Write ``data`` so that readers see either nothing or the whole file.
+def _commit(fs: fsspec.AbstractFileSystem, path: str, write: Callable[[str], None]) -> None:
+    """Make ``path`` appear whole or not at all: where the store has rename (local disk), ``write`` a temporary
+    sibling and rename it; on object stores a single PUT is already all-or-nothing."""
+    if not has_atomic_rename(fs):
+        write(path)
+        return
+    parent, name = path.rsplit("/", 1)
+    fs.makedirs(parent, exist_ok=True)
+    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{name}"
+    write(tmp)
+    fs.mv(tmp, path)
 
-    Where the store has rename (local disk), write a temporary sibling and rename it; on object stores
-    a single PUT is already all-or-nothing.
-    """
-    if has_atomic_rename(fs):
-        parent = path.rsplit("/", 1)[0]
-        fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
-        fs.mv(tmp, path)
-    else:
-        with fs.open(path, "wb") as f:
-            f.write(data)
+
+def write_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see ``_commit``)."""
+    _commit(fs, path, lambda target: fs.pipe_file(target, data))
+
+
+def put_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) -> None:
+    """Upload a local file to ``path`` atomically (see ``_commit``), streaming rather than in memory."""
+    _commit(fs, path, lambda target: fs.put_file(local_path, target))
 
 
 def join(base: str, *parts: str) -> str:
