@@ -63,7 +63,11 @@ def cmd_demo(args) -> int:
     from rayedit.pipelines.demo import run_demo
 
     result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress)
-    print_result(result)
+    print_result(result.job)
+    print("  mean scores: " + ", ".join(f"{k} {v:.4f}" for k, v in result.mean_scores.items()))
+    print("  oracle verdict: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in result.verdict.items()))
+    print(f"  before/after page: {result.page}")
     return 0
 
 

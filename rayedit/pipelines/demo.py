@@ -1,34 +1,81 @@
-"""``rayedit demo``: toy images in, a real Ray edit job, a summary out - no arguments, no downloads."""
+"""``rayedit demo``: toy images in, a real Ray edit job, the oracle's verdict and an HTML page out.
+
+No arguments, no downloads. It uses the shipped toy DDPM when its weights are in the package, else the
+random-weight ``tiny`` preset (and says so).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from rayedit.config import parse_spec
+from rayedit.models.load import TOY_WEIGHTS
 from rayedit.pipelines.edit import JobResult, run_job
 from rayedit.toy.generator import write_shards
 
 
-def demo_spec(root: str, steps: int) -> dict:
-    """The demo's job spec (printed to ``root/job.yaml`` so a user can rerun or adapt it)."""
+@dataclass
+class DemoResult:
+    """The job's result plus what the demo measured on it."""
+
+    job: JobResult
+    mean_scores: dict[str, float]
+    verdict: dict
+    page: str
+
+
+def demo_model() -> str:
+    """The best model the package has for the demo."""
+    return "toy-ddpm" if (TOY_WEIGHTS / "toy-ddpm" / "model_index.json").is_file() else "tiny"
+
+
+def demo_spec(root: str, steps: int, model: str) -> dict:
+    """The demo's job spec (written to ``root/job.yaml`` so a user can rerun or adapt it)."""
     return {
         "name": "rayedit-demo",
         "input": {"url": f"{root}/input/toy-*.tar"},
-        "model": {"name": "tiny"},
+        "model": {"name": model},
         "ddim": {"steps": steps},
-        "score": {"lpips": {"random_backbone": True}, "target_caption": None},
+        "score": {"lpips": {"random_backbone": True}},
         "output": {"url": f"{root}/output"},
     }
 
 
-def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int = 20, progress: bool = True) -> JobResult:
-    """Generate ``n`` toy images (if not there yet) and run the demo job on them."""
+def mean_scores(output_url: str) -> dict[str, float]:
+    """Mean of every score over the edited samples of a finished job."""
+    table = pq.read_table(f"{output_url}/manifest.parquet").to_pylist()
+    values: dict[str, list[float]] = {}
+    for row in table:
+        if row["status"] == "edited":
+            for k, v in row["scores"] or []:
+                values.setdefault(k, []).append(v)
+    return {k: float(np.mean(v)) for k, v in sorted(values.items())}
+
+
+def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int = 20, progress: bool = True) -> DemoResult:
+    """Generate ``n`` toy images (if not there yet), run the demo job, judge it and write ``demo.html``."""
     import yaml
+
+    from rayedit.toy.page import pairs_page
+    from rayedit.toy.verdict import pairs, verdict
 
     root = str(Path(out).resolve())
     if not list(Path(root, "input").glob("toy-*.tar")):
         write_shards(f"{root}/input/toy", n, per_shard=50)
-    raw = demo_spec(root, steps)
+    model = demo_model()
+    raw = demo_spec(root, steps, model)
     Path(root, "job.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    print(f"rayedit demo: {n} toy images in {root}/input, job spec {root}/job.yaml")
-    return run_job(parse_spec(raw, "demo"), progress=progress)
+    print(f"rayedit demo: {n} toy images in {root}/input, model {model!r}, job spec {root}/job.yaml")
+    job = run_job(parse_spec(raw, "demo"), progress=progress)
+    matched = pairs(raw["input"]["url"], raw["output"]["url"])
+    judged = verdict(matched)
+    scores = {r["key"]: dict(r["scores"] or []) for r in pq.read_table(f"{root}/output/manifest.parquet").to_pylist()}
+    means = mean_scores(raw["output"]["url"])
+    page = Path(root, "demo.html")
+    summary = {"model": model, "edit": "DDIM inversion + reconstruction", "ddim steps": steps} | judged | means
+    page.write_text(pairs_page("rayedit demo", matched, scores, summary))
+    return DemoResult(job, means, judged, str(page))

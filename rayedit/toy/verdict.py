@@ -1,0 +1,56 @@
+"""The oracle's verdict on a finished job over toy images: what changed and what was preserved."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rayedit.config import InputSpec
+from rayedit.imaging import decode_image
+from rayedit.storage.readers import read_tar
+from rayedit.storage.shards import Shard, plan_shards
+from rayedit.toy.oracle import mask_iou, read_image
+
+
+def _images(spec: InputSpec) -> dict[str, np.ndarray]:
+    out = {}
+    for shard in plan_shards(spec):
+        for s in read_tar(shard, spec) if shard.kind == "webdataset" else []:
+            if s["status"] == "ok":
+                out[s["key"]] = np.asarray(decode_image(s["image"]))
+    return out
+
+
+def pairs(input_url: str, output_url: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(key, source, edited) for every edited sample of a job, matched by key."""
+    src = _images(InputSpec(url=input_url))
+    out = []
+    for shard in plan_shards(InputSpec(url=f"{output_url}/shards/*.tar")):
+        for s in read_tar(Shard(shard.shard_id, "webdataset", shard.url), InputSpec(url=shard.url)):
+            if s["status"] == "ok" and s["key"] in src:
+                out.append((s["key"], src[s["key"]], np.asarray(decode_image(s["image"]))))
+    return sorted(out, key=lambda p: p[0])
+
+
+def verdict(pairs_: list[tuple[str, np.ndarray, np.ndarray]], target_colour: str | None = None) -> dict:
+    """Shares of outputs the oracle reads as valid, with the source's shape/background kept, the colour kept (or
+    reaching ``target_colour``), mask IoU and centre shift against the source."""
+    n = len(pairs_)
+    if not n:
+        return {"n": 0}
+    valid = kept = colour_ok = 0
+    ious, shifts = [], []
+    for _, a, b in pairs_:
+        ra, rb = read_image(a), read_image(b)
+        valid += rb.valid
+        if rb.valid and ra.valid:
+            kept += (ra.shape, ra.background) == (rb.shape, rb.background)
+            colour_ok += rb.colour == (target_colour or ra.colour)
+            ious.append(mask_iou(ra.mask, rb.mask))
+            shifts.append(float(np.hypot(ra.cx - rb.cx, ra.cy - rb.cy)))
+    return {
+        "n": n, "valid_share": valid / n, "shape_and_background_kept": kept / n,
+        ("target_colour_reached" if target_colour else "colour_kept"): colour_ok / n,
+        "mask_iou_mean": float(np.mean(ious)) if ious else float("nan"),
+        "iou_ge_0.8_share": float(np.mean([i >= 0.8 for i in ious])) if ious else 0.0,
+        "centre_shift_px_mean": float(np.mean(shifts)) if shifts else float("nan"),
+    }
