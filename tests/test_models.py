@@ -88,3 +88,51 @@ def test_tiny_models_run_on_gpu_in_half_precision():
     x0 = m.encode(torch.rand(2, 3, 32, 32, device="cuda") * 2 - 1)
     eps = m.eps_fn(m.embed_prompts(["a", "b"]), m.embed_prompts(["", ""]), 3.0)(x0, 500)
     assert eps.dtype == torch.float32 and torch.isfinite(eps).all()
+
+
+def _tiny_sd_folder(path):
+    """A Stable Diffusion layout folder (unet/vae/text_encoder/tokenizer/scheduler) with tiny random parts."""
+    import json
+
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(str(path / "vocab.json"), str(path / "merges.txt"), model_max_length=16)
+    torch.manual_seed(0)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16))
+    vae = AutoencoderKL(block_out_channels=(16, 32), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                        sample_size=32)
+    unet = UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), cross_attention_dim=32, norm_num_groups=8,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=8)
+    sched = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(path / "sd")
+    return path / "sd", text, tok
+
+
+def test_stable_diffusion_layout_folder_loads(tmp_path):
+    pytest.importorskip("transformers")
+    folder, text, tok = _tiny_sd_folder(tmp_path)
+    spec = ModelSpec(name=str(folder))
+    assert model_resolution(spec) == 32  # 16 latent px x VAE factor 2
+    m = load_diffusion(spec, device="cpu")
+    assert m.conditional and m.vae is not None and m.resolution == 32
+    assert m.vae_scale == pytest.approx(0.18215)
+    ids = tok(["a red cat"], padding="max_length", max_length=16, return_tensors="pt").input_ids
+    torch.testing.assert_close(m.embed_prompts(["a red cat"]), text(ids)[0])
+    x0 = m.encode(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert x0.shape == (2, 4, 16, 16)
+    eps = m.eps_fn(m.embed_prompts(["a cat", "a dog"]), m.embed_prompts(["", ""]), 7.5)(x0, 500)
+    assert eps.shape == x0.shape and torch.isfinite(eps).all()
+    assert m.decode(x0).shape == (2, 3, 32, 32)

@@ -138,3 +138,15 @@ def test_light_stage_workers_do_not_import_torch(tmp_path):
                 "print(sorted(m for m in ('torch', 'diffusers', 'open_clip') if m in sys.modules))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "[]", f"{name}: {out.stdout}"
+
+
+def test_resource_check_catches_pools_that_cannot_start(tmp_path):
+    from rayedit.pipelines.edit import JobPlan, check_resources, stage_plans
+
+    raw = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")},
+           "resources": {"edit": {"actors": 2, "num_gpus": 1}}}
+    stages = stage_plans(JobPlan(parse_spec(raw), [], set(), 32))
+    with pytest.raises(SpecError, match="need 2 GPUs but the cluster has 0"):
+        check_resources(stages, {"CPU": 8}, strict=True)
+    assert len(check_resources(stages, {"CPU": 1}, strict=False)) == 2  # CPUs and GPUs, as warnings
+    assert check_resources(stages, {"CPU": 8, "GPU": 2}, strict=True) == []

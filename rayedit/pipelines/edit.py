@@ -138,19 +138,32 @@ def stage_plans(plan: JobPlan) -> list:
     return stages
 
 
-def build_dataset(plan: JobPlan):
+def check_resources(stages: list, cluster: dict[str, float], strict: bool) -> list[str]:
+    """Actor pools that cannot all start would wait forever: an error on a fixed (local) cluster, a warning
+    on a remote one, which may autoscale."""
+    problems = []
+    light = max(s.num_cpus for s in stages if not s.actors)
+    for kind, attr in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
+        need = sum(s.actors * getattr(s, attr) for s in stages) + (light if kind == "CPU" else 0)
+        have = cluster.get(kind, 0)
+        if need > have:
+            problems.append(f"resources: the actor pools need {need:g} {kind}s but the cluster has {have:g}; "
+                            f"lower resources.*.actors or resources.*.{attr}")
+    if problems and strict:
+        raise SpecError("; ".join(problems))
+    return problems
+
+
+def build_dataset(plan: JobPlan, strict_resources: bool = True):
     """The Ray Data pipeline over the unfinished shards."""
     import ray
 
     from rayedit.cluster.adapter import apply_stage
 
     stages = stage_plans(plan)
-    io, light, resolution = plan.spec.resources.io_batch_size, stages[0].num_cpus, plan.resolution
-    need = sum(s.actors * s.num_cpus for s in stages) + light
-    have = ray.cluster_resources().get("CPU", 0)
-    if need > have:
-        raise SpecError(f"resources: the actor pools need {need:g} CPUs (+ light stages) but the cluster has "
-                        f"{have:g}; lower resources.*.actors or resources.*.num_cpus")
+    io, resolution = plan.spec.resources.io_batch_size, plan.resolution
+    for warning in check_resources(stages, ray.cluster_resources(), strict_resources):
+        print(f"rayedit: warning: {warning} (waiting for the cluster to scale up)")
     # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
     ray.data.DataContext.get_current().target_max_block_size = io * resolution**2 * 3
     ds = ray.data.from_items([s.to_row() for s in plan.todo], override_num_blocks=len(plan.todo))
@@ -174,7 +187,7 @@ def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) ->
     tracker = ShardTracker()
     if plan.todo:
         init_ray(address)
-        ds = build_dataset(plan)
+        ds = build_dataset(plan, strict_resources=address is None)
         pending = []
         bar = tqdm(desc="samples", unit="img", disable=not progress)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
