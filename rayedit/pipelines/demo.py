@@ -64,12 +64,16 @@ def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int = 20, progress:
     from rayedit.toy.verdict import pairs, verdict
 
     root = str(Path(out).resolve())
-    if not list(Path(root, "input").glob("toy-*.tar")):
+    if list(Path(root, "input").glob("toy-*.tar")):
+        made = "reusing the toy images"
+    else:
         write_shards(f"{root}/input/toy", n, per_shard=50)
+        made = f"{n} toy images"
     model = demo_model()
     raw = demo_spec(root, steps, model)
     Path(root, "job.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    print(f"rayedit demo: {n} toy images in {root}/input, model {model!r}, job spec {root}/job.yaml")
+    print(f"rayedit demo: {made} in {root}/input, model {model!r}, job spec {root}/job.yaml "
+          "(rerun to resume; delete the folder to start over)")
     job = run_job(parse_spec(raw, "demo"), progress=progress)
     matched = pairs(raw["input"]["url"], raw["output"]["url"])
     judged = verdict(matched)
