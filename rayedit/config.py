@@ -98,8 +98,10 @@ class DDIMSpec(_Strict):
 
     steps: int = Field(40, ge=1, le=1000)
     """S, the number of DDIM steps for inversion and for generation (Asyrp default 40)."""
-    spacing: Literal["linspace", "leading", "trailing"] = "linspace"
-    """Timestep grid: Asyrp's floor(linspace(0,1,S)*999), or diffusers' leading/trailing spacing."""
+    spacing: Literal["auto", "linspace", "leading", "trailing"] = "auto"
+    """Timestep grid: Asyrp's floor(linspace(0,1,S)*999), or diffusers' leading/trailing spacing. ``auto``:
+    linspace, unless the schedule's last alpha is ~0 (cosine / zero-terminal-SNR), where reaching t=999 makes
+    P_t divide by ~0 and inversion falls apart; then leading."""
     eta: float = Field(0.0, ge=0.0, le=1.0)
     """Stochasticity of the reverse process; 0 is deterministic and reconstructs the source."""
     guidance_scale: float = Field(1.0, ge=0.0)

@@ -76,6 +76,14 @@ def test_round_trip_exact_when_eps_ignores_x(spacing):
     torch.testing.assert_close(back, x0, rtol=1e-9, atol=1e-9)
 
 
+def test_auto_spacing_avoids_a_vanishing_top_alpha():
+    linear = DDIMScheduler(beta_schedule="linear").alphas_cumprod
+    cosine = DDIMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod
+    assert ddim.resolve_spacing("auto", linear) == "linspace"  # alpha_999 ~ 4e-5: Asyrp's grid is fine
+    assert ddim.resolve_spacing("auto", cosine) == "leading"  # alpha_999 ~ 2e-9
+    assert ddim.resolve_spacing("trailing", cosine) == "trailing"  # an explicit choice is kept
+
+
 def test_pt_dt_identities():
     g = torch.Generator().manual_seed(3)
     x0 = torch.randn(4, 3, 4, 4, generator=g, dtype=torch.float64)

@@ -10,8 +10,10 @@ from rayedit.toy.evaluate import inversion_quality
 pytestmark = pytest.mark.skipif(not (TOY_WEIGHTS / "toy-ddpm" / "model_index.json").is_file(),
                                 reason="toy-ddpm weights are not in this checkout")
 
-PSNR_FLOOR = 20.0  # median PSNR (dB) of DDIM-40 inversion + reconstruction on held-out images
-KEPT_FLOOR = 0.5  # share of reconstructions whose oracle colour, shape and background match the source
+# Measured with `rayedit toy eval --n 64 --steps 20 40` on the shipped weights (3200 steps): DDIM-40 (leading grid)
+# median PSNR 29.7 dB, oracle attributes kept 0.89. The floors sit a bit below, for the 16-image sample here.
+PSNR_FLOOR = 26.0  # median PSNR (dB) of DDIM-40 inversion + reconstruction on held-out images
+KEPT_FLOOR = 0.75  # share of reconstructions whose oracle colour, shape and background match the source
 
 
 def test_toy_ddpm_loads_as_a_preset():

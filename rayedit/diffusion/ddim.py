@@ -19,6 +19,15 @@ EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
 """eps(x_t, t) -> predicted noise, same shape as x_t."""
 
 SPACINGS = ("linspace", "leading", "trailing")
+MIN_TOP_ALPHA = 1e-6
+"""Below this alpha at t = T-1 a grid that reaches T-1 is ill-conditioned: P_t divides by sqrt(alpha)."""
+
+
+def resolve_spacing(spacing: str, alphas_cumprod: torch.Tensor) -> str:
+    """``auto`` -> linspace (Asyrp) when alpha_{T-1} is usable, else leading (stops one stride short of T-1)."""
+    if spacing != "auto":
+        return spacing
+    return "linspace" if float(alphas_cumprod[-1]) >= MIN_TOP_ALPHA else "leading"
 
 
 def make_timesteps(steps: int, num_train_timesteps: int = 1000, spacing: str = "linspace") -> list[int]:

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps, resolve_spacing
 from rayedit.models.diffusion import DiffusionModel
 from rayedit.toy.generator import sample_at
 from rayedit.toy.oracle import read_image
@@ -27,10 +27,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch: int = 32) -> dict:
+def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch: int = 32,
+                      spacing: str = "auto") -> dict:
     """Invert held-out generator images with S-step DDIM and regenerate them: PSNR and oracle agreement."""
     ps, kept = [], 0
-    ts = make_timesteps(steps, model.num_train_timesteps)
+    spacing = resolve_spacing(spacing, model.alphas_cumprod)
+    ts = make_timesteps(steps, model.num_train_timesteps, spacing)
     eps = model.eps_fn()
     for start in range(0, n, batch):
         imgs = np.stack([sample_at(HELD_OUT_SEED, i)[1] for i in range(start, min(n, start + batch))])
@@ -40,15 +42,15 @@ def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch
             ps.append(psnr(a, b))
             ra, rb = read_image(a), read_image(b)
             kept += rb.valid and (ra.colour, ra.shape, ra.background) == (rb.colour, rb.shape, rb.background)
-    return {"steps": steps, "n": n, "psnr_median": float(np.median(ps)), "psnr_p10": float(np.percentile(ps, 10)),
-            "oracle_attributes_kept": kept / n}
+    return {"steps": steps, "spacing": spacing, "n": n, "psnr_median": float(np.median(ps)),
+            "psnr_p10": float(np.percentile(ps, 10)), "oracle_attributes_kept": kept / n}
 
 
 @torch.no_grad()
 def sample_quality(model: DiffusionModel, n: int = 128, steps: int = 50, eta: float = 0.0, seed: int = 0,
                    batch: int = 64) -> dict:
     """Generate from noise; the share the oracle reads as one clean shape, and the colour/shape distributions."""
-    ts = make_timesteps(steps, model.num_train_timesteps)
+    ts = make_timesteps(steps, model.num_train_timesteps, resolve_spacing("auto", model.alphas_cumprod))
     g = torch.Generator().manual_seed(seed)
     readings = []
     for start in range(0, n, batch):
