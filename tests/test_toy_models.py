@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from rayedit.config import ModelSpec
-from rayedit.models.load import TOY_WEIGHTS, load_diffusion
+from rayedit.models.load import load_diffusion, toy_weights_shipped
 from rayedit.toy.evaluate import inversion_quality
 
-pytestmark = pytest.mark.skipif(not (TOY_WEIGHTS / "toy-ddpm" / "model_index.json").is_file(),
-                                reason="toy-ddpm weights are not in this checkout")
+pytestmark = pytest.mark.skipif(not toy_weights_shipped("toy-ddpm"), reason="no toy-ddpm weights in this checkout")
 
 # Measured with `rayedit toy eval --n 64 --steps 20 40` on the shipped weights (3200 steps): DDIM-40 (leading grid)
 # median PSNR 29.7 dB, oracle attributes kept 0.89. The floors sit a bit below, for the 16-image sample here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -33,19 +34,25 @@ TOY_PRESETS = ("toy-ddpm",)
 """Trained toy-world models shipped in the package (``rayedit toy train`` rebuilds them)."""
 
 
+def toy_weights_shipped(name: str) -> bool:
+    """Whether the package holds the trained weights of toy preset ``name``."""
+    return (TOY_WEIGHTS / name / "model_index.json").is_file()
+
+
 def _resolve_name(name: str) -> str:
     """A toy preset becomes the path of its shipped weights; anything else stays as given."""
     if name in TOY_PRESETS:
         path = TOY_WEIGHTS / name
-        if not (path / "model_index.json").is_file():
+        if not toy_weights_shipped(name):
             raise ModelLoadError(f"toy model {name!r} has no weights at {path}; build them with `rayedit toy train`")
         return str(path)
     return name
 
 
+@functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers at all (DNS + TCP), so an offline machine fails in seconds instead of
-    retrying for a minute. False when HF_HUB_OFFLINE is set."""
+    retrying for a minute. False when HF_HUB_OFFLINE is set. Probed once per process, not per file."""
     import socket
     from urllib.parse import urlsplit
 

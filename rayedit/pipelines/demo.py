@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rayedit.config import parse_spec
-from rayedit.models.load import TOY_WEIGHTS
+from rayedit.models.load import toy_weights_shipped
 from rayedit.pipelines.edit import JobResult, run_job
 from rayedit.toy.generator import write_shards
 
@@ -30,7 +30,7 @@ class DemoResult:
 
 def demo_model() -> str:
     """The best model the package has for the demo."""
-    return "toy-ddpm" if (TOY_WEIGHTS / "toy-ddpm" / "model_index.json").is_file() else "tiny"
+    return "toy-ddpm" if toy_weights_shipped("toy-ddpm") else "tiny"
 
 
 def demo_spec(root: str, steps: int, model: str) -> dict:
@@ -45,11 +45,10 @@ def demo_spec(root: str, steps: int, model: str) -> dict:
     }
 
 
-def mean_scores(output_url: str) -> dict[str, float]:
-    """Mean of every score over the edited samples of a finished job."""
-    table = pq.read_table(f"{output_url}/manifest.parquet").to_pylist()
+def mean_scores(manifest_rows: list[dict]) -> dict[str, float]:
+    """Mean of every score over the edited samples of a finished job's manifest rows."""
     values: dict[str, list[float]] = {}
-    for row in table:
+    for row in manifest_rows:
         if row["status"] == "edited":
             for k, v in row["scores"] or []:
                 values.setdefault(k, []).append(v)
@@ -77,8 +76,9 @@ def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int = 20, progress:
     job = run_job(parse_spec(raw, "demo"), progress=progress)
     matched = pairs(raw["input"]["url"], raw["output"]["url"])
     judged = verdict(matched)
-    scores = {r["key"]: dict(r["scores"] or []) for r in pq.read_table(f"{root}/output/manifest.parquet").to_pylist()}
-    means = mean_scores(raw["output"]["url"])
+    rows = pq.read_table(f"{root}/output/manifest.parquet").to_pylist()
+    scores = {r["key"]: dict(r["scores"] or []) for r in rows}
+    means = mean_scores(rows)
     page = Path(root, "demo.html")
     summary = {"model": model, "edit": "DDIM inversion + reconstruction", "ddim steps": steps} | judged | means
     page.write_text(pairs_page("rayedit demo", matched, scores, summary))
