@@ -71,40 +71,142 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_spec(args) -> int:
-    """Print every job spec field with its type, default and meaning."""
-    from rayedit.config import spec_reference
+def _load_train_spec(args):
+    from rayedit.config import AsyrpTrainSpec, load_spec
 
-    print("\n".join(spec_reference()))
+    return load_spec(args.spec, args.set, kind=AsyrpTrainSpec)
+
+
+def cmd_train_asyrp(args) -> int:
+    """Train one Asyrp direction (f_t) from a source and a target caption, as a Ray task (on a GPU when the spec's
+    resources.num_gpus asks for one). Writes direction.safetensors + direction.json to the spec's output."""
+    from rayedit.pipelines.train_asyrp import train_asyrp
+
+    meta = train_asyrp(_load_train_spec(args), address=args.address, progress=not args.no_progress)
+    print(f"rayedit: direction {meta['name']!r} saved to {_load_train_spec(args).output}")
+    print(f"  t_edit {meta['t_edit']}, t_boost {meta['t_boost']}, {meta['images']} images, "
+          f"{meta['minutes']:.1f} min; final losses: clip {meta['final_clip_loss']:.4f}, "
+          f"recon {meta['final_recon_loss']:.4f} (lambda_recon {meta['lambda_recon']:.3g})")
     return 0
 
 
-def cmd_toy_train(args) -> int:
-    """Retrain the toy world's models from the generator (reproducible: same settings, same weights)."""
-    from rayedit.models.load import TOY_WEIGHTS
-    from rayedit.toy.ddpm import DDPMTrainConfig, train_ddpm
+def cmd_asyrp_curves(args) -> int:
+    """Print the LPIPS curves of an Asyrp training spec and the t_edit / t_boost they give; optionally a PNG."""
+    from rayedit.pipelines.train_asyrp import asyrp_curves
 
-    out = args.out or str(TOY_WEIGHTS / "toy-ddpm")
-    cfg = DDPMTrainConfig(steps=args.steps, batch_size=args.batch_size, max_minutes=args.minutes, threads=args.threads)
-    info = train_ddpm(out, cfg, progress=not args.no_progress)
-    print(f"toy-ddpm: {info['steps_done']} steps in {info['minutes']:.1f} min, "
-          f"final loss {info['final_loss_mean_last_200']:.4f}; saved to {out}")
+    found = asyrp_curves(_load_train_spec(args), png=args.png)
+    c = found["curves"]
+    print("t      LPIPS(x,P_t)  LPIPS(x,x_t)")
+    for t, a, b in zip(c["timesteps"], c["lpips_x_predicted_x0"], c["lpips_x_noisy"], strict=True):
+        print(f"{t:<6d} {a:12.4f}  {b:12.4f}")
+    print(f"t_edit {found['t_edit']} (LPIPS(x,P_t) >= {found['edit_threshold']:.3f}; text cosine "
+          f"{found['text_cosine']:.3f}), t_boost {found['t_boost']} (LPIPS(x,x_t) >= 1.2)")
+    if c["lpips_random_backbone"]:
+        print("note: random-backbone LPIPS: these curves are not perceptual; set t_edit/t_boost in the spec")
+    if args.png:
+        print(f"plot: {args.png}")
+    return 0
+
+
+SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec"}
+
+
+def cmd_spec(args) -> int:
+    """Print every field of a spec (an edit job, or an Asyrp training run) with its type, default and meaning."""
+    from rayedit import config
+
+    print("\n".join(config.spec_reference(getattr(config, SPEC_KINDS[args.kind]))))
+    return 0
+
+
+TOY_COLOURS = ["red", "green", "blue", "yellow"]
+"""The toy world's object colours (rayedit.toy.generator.COLOURS; listed here so --help needs no imports)."""
+
+TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm"}
+"""What `rayedit toy train/eval` accept, and the preset each one is."""
+
+
+def cmd_toy_train(args) -> int:
+    """Retrain one of the toy world's models from the generator (reproducible: same settings, same weights).
+    Train `clip` before `text-ddpm`: the text-conditioned DDPM uses the toy CLIP's text tower."""
+    from rayedit.models.load import TOY_WEIGHTS
+
+    preset = TOY_MODELS[args.what]
+    out = args.out or str(TOY_WEIGHTS / preset)
+    sizes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
+    if args.what == "clip":
+        from rayedit.toy.clip_train import ClipTrainConfig, train_clip
+
+        info = train_clip(out, ClipTrainConfig(**sizes, max_minutes=args.minutes), progress=not args.no_progress)
+    else:
+        from rayedit.toy.ddpm import DDPMTrainConfig, train_ddpm
+        from rayedit.toy.text_ddpm import TextDDPMTrainConfig, train_text_ddpm
+
+        cls, train = (DDPMTrainConfig, train_ddpm) if args.what == "ddpm" else (TextDDPMTrainConfig, train_text_ddpm)
+        info = train(out, cls(**sizes, max_minutes=args.minutes, threads=args.threads), progress=not args.no_progress)
+    print(f"{preset}: {info['steps_done']} steps in {info['minutes']:.1f} min; saved to {out}")
     return 0
 
 
 def cmd_toy_eval(args) -> int:
-    """Measure a toy diffusion model: DDIM inversion PSNR at several step counts and sample validity."""
+    """Measure a toy model, one JSON line per measurement. ddpm / text-ddpm: DDIM inversion PSNR at each --steps and
+    sample validity (text-ddpm also: prompt match at CFG 1, 3, 7.5); clip: zero-shot accuracy."""
     import json as _json
 
+    model_name = args.model or TOY_MODELS[args.what]
+    if args.what == "clip":
+        from rayedit.models.clip import load_clip
+        from rayedit.toy.evaluate import clip_zero_shot
+
+        print(_json.dumps({"model": model_name, "zero_shot": clip_zero_shot(load_clip(model_name), n=args.n)}))
+        return 0
     from rayedit.config import ModelSpec
     from rayedit.models.load import load_diffusion
-    from rayedit.toy.evaluate import inversion_quality, sample_quality
+    from rayedit.toy.evaluate import inversion_quality, prompt_match, sample_quality
 
-    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    model = load_diffusion(ModelSpec(name=model_name), device="cpu")
+    if model.conditional:
+        for scale in args.cfg:
+            print(_json.dumps({"model": model_name, "prompt_match": prompt_match(model, scale, n=args.n)}))
+        return 0
     for steps in args.steps:
-        print(_json.dumps({"model": args.model, "inversion": inversion_quality(model, n=args.n, steps=steps)}))
+        print(_json.dumps({"model": model_name, "inversion": inversion_quality(model, n=args.n, steps=steps)}))
     for eta in (0.0, 1.0):
-        print(_json.dumps({"model": args.model, "samples": sample_quality(model, n=args.n, steps=50, eta=eta)}))
+        print(_json.dumps({"model": model_name, "samples": sample_quality(model, n=args.n, steps=50, eta=eta)}))
+    return 0
+
+
+def cmd_toy_generate(args) -> int:
+    """Write toy images with exact captions as WebDataset shards (PREFIX-00000.tar, ...): seeded, deterministic."""
+    from rayedit.toy.generator import write_shards
+
+    paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour)
+    print(f"rayedit: {args.n} toy images in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
+    return 0
+
+
+def cmd_toy_eval_edit(args) -> int:
+    """Judge Asyrp direction(s) on held-out toy images of the source colour with the oracle: target colour reached,
+    shape/background/mask preserved, object hue, directional CLIP (toy CLIP). One JSON line per strength."""
+    import json as _json
+
+    from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
+    from rayedit.editors.asyrp.artifact import load_direction
+    from rayedit.editors.asyrp.editor import asyrp_from_spec
+    from rayedit.models.clip import load_clip
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.edit_eval import evaluate_colour_edit
+
+    _, meta = load_direction(args.direction[0])
+    model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
+    clip = load_clip(args.clip)
+    for strength in args.strengths:
+        spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=strength) for u in args.direction],
+                         t_edit=args.t_edit, boost=not args.no_boost)
+        editor = asyrp_from_spec(model, spec, steps=args.steps)
+        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
+        print(_json.dumps({"directions": args.direction, "strength": strength, "steps": args.steps,
+                           "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))
     return 0
 
 
@@ -131,24 +233,68 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(fn=cmd_validate)
 
     ref = sub.add_parser("spec", help="print the job spec reference (every field)", description=cmd_spec.__doc__)
+    ref.add_argument("--kind", choices=list(SPEC_KINDS), default="job", help="which spec (default: %(default)s)")
     ref.set_defaults(fn=cmd_spec)
 
     toy = sub.add_parser("toy", help="the built-in toy world: train and evaluate its models",
                          description="The toy world: coloured shapes, an exact oracle, and small trained models.")
     toy_sub = toy.add_subparsers(dest="toy_command", required=True, metavar="TOY_COMMAND")
-    tt = toy_sub.add_parser("train", help="retrain the toy DDPM", description=cmd_toy_train.__doc__)
+    tt = toy_sub.add_parser("train", help="retrain a toy model", description=cmd_toy_train.__doc__)
+    tt.add_argument("what", choices=list(TOY_MODELS), help="which model: %(choices)s")
     tt.add_argument("--out", default=None, help="output folder (default: the package's shipped weights folder)")
-    tt.add_argument("--steps", type=int, default=12000, help="optimizer steps (default: %(default)s)")
-    tt.add_argument("--batch-size", type=int, default=64, help="images per step (default: %(default)s)")
+    tt.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the model's own)")
+    tt.add_argument("--batch-size", type=int, default=None, help="images per step (default: the model's own)")
     tt.add_argument("--minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
-    tt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    tt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default; DDPMs only)")
     tt.add_argument("--no-progress", action="store_true", help="no progress bar")
     tt.set_defaults(fn=cmd_toy_train)
-    te = toy_sub.add_parser("eval", help="measure a toy diffusion model", description=cmd_toy_eval.__doc__)
-    te.add_argument("--model", default="toy-ddpm", help="model to measure (default: %(default)s)")
+    te = toy_sub.add_parser("eval", help="measure a toy model", description=cmd_toy_eval.__doc__)
+    te.add_argument("what", choices=list(TOY_MODELS), help="which kind of model: %(choices)s")
+    te.add_argument("--model", default=None, help="model to measure (default: the shipped toy preset)")
     te.add_argument("--n", type=int, default=128, help="held-out images / samples (default: %(default)s)")
     te.add_argument("--steps", type=int, nargs="+", default=[20, 40, 100], help="DDIM step counts for inversion")
+    te.add_argument("--cfg", type=float, nargs="+", default=[1.0, 3.0, 7.5],
+                    help="guidance scales for text-ddpm prompt match (default: 1 3 7.5)")
     te.set_defaults(fn=cmd_toy_eval)
+
+    train = sub.add_parser("train", help="train an editor (asyrp)", description="Train an editor from a spec.")
+    train_sub = train.add_subparsers(dest="train_command", required=True, metavar="EDITOR")
+    ta = train_sub.add_parser("asyrp", help="train an Asyrp h-space direction", description=cmd_train_asyrp.__doc__)
+    ta.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind asyrp-train`)")
+    ta.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    ta.add_argument("--address", default=None,
+                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    ta.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ta.set_defaults(fn=cmd_train_asyrp)
+
+    asy = sub.add_parser("asyrp", help="Asyrp tools: interval curves", description="Asyrp helper commands.")
+    asy_sub = asy.add_subparsers(dest="asyrp_command", required=True, metavar="ASYRP_COMMAND")
+    ac = asy_sub.add_parser("curves", help="LPIPS curves -> t_edit, t_boost", description=cmd_asyrp_curves.__doc__)
+    ac.add_argument("spec", help="Asyrp training spec YAML")
+    ac.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    ac.add_argument("--png", default=None, help="also write the curves as a PNG plot here")
+    ac.set_defaults(fn=cmd_asyrp_curves)
+
+    tg = toy_sub.add_parser("generate", help="write toy images as WebDataset shards",
+                            description=cmd_toy_generate.__doc__)
+    tg.add_argument("prefix", help="output prefix, any fsspec URL (e.g. data/toy or s3://bucket/toy)")
+    tg.add_argument("--n", type=int, default=1000, help="images (default: %(default)s)")
+    tg.add_argument("--per-shard", type=int, default=100, help="images per shard (default: %(default)s)")
+    tg.add_argument("--seed", type=int, default=0, help="generator stream (default: %(default)s)")
+    tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
+    tg.set_defaults(fn=cmd_toy_generate)
+    tv = toy_sub.add_parser("eval-edit", help="judge Asyrp directions with the oracle",
+                            description=cmd_toy_eval_edit.__doc__)
+    tv.add_argument("--direction", nargs="+", required=True, help="direction folder(s), combined with one strength")
+    tv.add_argument("--source", default="red", choices=TOY_COLOURS, help="colour of the images to edit (default: red)")
+    tv.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
+    tv.add_argument("--strengths", type=float, nargs="+", default=[1.0], help="strengths to try (default: 1.0)")
+    tv.add_argument("--n", type=int, default=200, help="held-out images (default: %(default)s)")
+    tv.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")
+    tv.add_argument("--t-edit", type=int, default=None, help="override the direction's t_edit")
+    tv.add_argument("--no-boost", action="store_true", help="eta = 0 all the way (no quality boosting)")
+    tv.add_argument("--clip", default="toy-clip", help="CLIP for directional similarity (default: %(default)s)")
+    tv.set_defaults(fn=cmd_toy_eval_edit)
 
     demo = sub.add_parser("demo", help="generate toy images and edit them (no arguments needed)",
                           description=cmd_demo.__doc__)
@@ -170,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (SpecError, ModelLoadError) as err:
+    except (SpecError, ModelLoadError, FileNotFoundError) as err:
         print(f"rayedit: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

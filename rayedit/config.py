@@ -79,10 +79,12 @@ class InputSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """The diffusion model: a hub id, a local ``save_pretrained`` folder, or a preset (``tiny``, ``tiny-latent``)."""
+    """The diffusion model: a hub id, a local ``save_pretrained`` folder, a toy preset with shipped weights
+    (``toy-ddpm``, ``toy-text-ddpm``) or a random-weight preset (``tiny``, ``tiny-latent``)."""
 
     name: str = "tiny"
-    """Hub id (google/ddpm-ema-celebahq-256), local folder, or preset: tiny (pixel) / tiny-latent (random weights)."""
+    """Hub id (google/ddpm-ema-celebahq-256), local folder, or preset: toy-ddpm / toy-text-ddpm (the toy world's
+    trained models, shipped) or tiny (pixel) / tiny-latent (random weights, for tests)."""
     subfolder: str | None = None
     """Subfolder of a single-model checkpoint (e.g. ``unet``) when it is not at the root."""
     resolution: int | None = None
@@ -111,11 +113,44 @@ class DDIMSpec(_Strict):
     """Caption used for conditioning; default: the sample's own caption (empty string if none)."""
 
 
+class ReconstructSpec(_Strict):
+    """The identity edit: DDIM inversion, then regeneration with ``ddim`` (eta, guidance, prompt). The baseline."""
+
+    kind: Literal["reconstruct"] = "reconstruct"
+    """Editor kind."""
+
+
+class DirectionUse(_Strict):
+    """One trained Asyrp direction and how strongly to apply it."""
+
+    url: str
+    """Folder written by ``rayedit train asyrp`` (direction.json + direction.safetensors); any fsspec URL."""
+    strength: float = 1.0
+    """c_i in dh = sum_i c_i f^i_t(h); 0.5 is a half edit, negative reverses it."""
+
+
+class AsyrpSpec(_Strict):
+    """Apply trained Asyrp directions: DDIM inversion with ``ddim.steps``, then the asymmetric reverse process
+    (Asyrp Algorithm 1): dh on [T, t_edit], plain DDIM on [t_edit, t_boost], eta = 1 on [t_boost, 0]."""
+
+    kind: Literal["asyrp"] = "asyrp"
+    """Editor kind."""
+    directions: list[DirectionUse] = Field(min_length=1)
+    """Directions to combine (dh = sum_i c_i f^i_t(h), scaled by S_train / S_gen when ddim.steps differs)."""
+    t_edit: int | None = Field(None, ge=0, le=999)
+    """Last timestep that gets dh; default: the first direction's (from its LPIPS curves or training spec)."""
+    t_boost: int | None = Field(None, ge=0, le=999)
+    """Below this timestep sampling is stochastic (eta = 1); default: the first direction's."""
+    boost: bool = True
+    """Quality boosting on [t_boost, 0]; false keeps eta = 0 there (fully deterministic edits)."""
+
+
 class ClipSpec(_Strict):
     """The CLIP model for CLIP scores (open_clip)."""
 
     model: str = "tiny"
-    """open_clip model name (e.g. ``ViT-B-16``) or ``tiny`` (random weights, for tests only)."""
+    """open_clip model name (e.g. ``ViT-B-16``), an open_clip folder or ``hf-hub:`` id (weights included),
+    ``toy-clip`` (the toy world's trained CLIP) or ``tiny`` (random weights, for tests only)."""
     pretrained: str | None = None
     """open_clip pretrained tag (e.g. ``openai``) or a local checkpoint path (safetensors preferred)."""
 
@@ -217,6 +252,8 @@ class JobSpec(_Strict):
     """The diffusion model."""
     ddim: DDIMSpec = Field(default_factory=DDIMSpec)
     """DDIM inversion and generation settings."""
+    editor: ReconstructSpec | AsyrpSpec = Field(default_factory=ReconstructSpec, discriminator="kind")
+    """What the edit stage does: ``kind: reconstruct`` (default) or ``kind: asyrp`` with trained directions."""
     score: ScoreSpec = Field(default_factory=ScoreSpec)
     """Which scores to compute."""
     filters: list[FilterRule] = Field(default_factory=list)
@@ -234,6 +271,73 @@ class JobSpec(_Strict):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
             raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
         return v
+
+
+class TrainResources(_Strict):
+    """Where a training run executes: one Ray task with these resources."""
+
+    num_gpus: float = Field(0.0, ge=0.0)
+    """GPUs for the training task (the model and f_t go to cuda when > 0)."""
+    num_cpus: float = Field(1.0, gt=0.0)
+    """CPUs for the training task."""
+
+
+class AsyrpTrainSpec(_Strict):
+    """``rayedit train asyrp``: learn one h-space direction f_t from a source and a target caption (Asyrp Alg. 2)."""
+
+    name: str = "asyrp-direction"
+    """Name recorded with the direction."""
+    source: str | list[str]
+    """Source caption, or a list (prompt ensemble: e.g. 'a red circle', 'a red square' -> the shape drops out)."""
+    target: str | list[str]
+    """Target caption(s), paired with ``source`` (same length when both are lists)."""
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    """The frozen diffusion model (UNet2DModel or UNet2DConditionModel, pixel or latent)."""
+    clip: ClipSpec = Field(default_factory=ClipSpec)
+    """CLIP for the directional loss."""
+    images: InputSpec | None = None
+    """Training images (any input the pipeline reads); null: generate them from random noise (the paper's
+    'from random noise' mode)."""
+    max_images: int = Field(100, ge=1)
+    """How many training images: the first N read, or N generated from noise."""
+    steps: int = Field(40, ge=2, le=1000)
+    """S, DDIM steps for inversion and training (Asyrp default 40)."""
+    spacing: Literal["auto", "linspace", "leading", "trailing"] = "auto"
+    """Timestep grid (see ddim.spacing)."""
+    t_edit: int | None = Field(None, ge=0, le=999)
+    """Last timestep that gets dh; null: from LPIPS curves (LPIPS(x, P_t) reaches 0.33 - delta)."""
+    t_boost: int | None = Field(None, ge=0, le=999)
+    """Start of quality boosting; null: from LPIPS curves (LPIPS(x, x_t) reaches 1.2)."""
+    lpips: LpipsSpec = Field(default_factory=LpipsSpec)
+    """LPIPS for the interval curves (only used when t_edit or t_boost is null)."""
+    curve_images: int = Field(16, ge=1)
+    """Images averaged in the LPIPS curves."""
+    lambda_clip: float = Field(1.0, ge=0.0)
+    """Weight of the directional CLIP loss (paper: 0.8-2)."""
+    lambda_recon: float | None = Field(None, ge=0.0)
+    """Weight of |P_t^edit - P_t^source|_1; null: 3 * cos(E_T(source), E_T(target)) as in the authors' code."""
+    lr: float = Field(0.5, gt=0.0)
+    """Learning rate (official: SGD 0.5)."""
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    """Optimizer for f_t."""
+    epochs: int = Field(1, ge=1)
+    """Passes over the training images."""
+    batch_size: int = Field(4, ge=1)
+    """Images per optimisation trajectory."""
+    zero_init: bool = False
+    """Start f_t at dh = 0 (default: PyTorch's init, as the authors' code, where dh starts as random noise)."""
+    output: str
+    """Folder (any fsspec URL) for direction.safetensors + direction.json."""
+    resources: TrainResources = Field(default_factory=TrainResources)
+    """Scheduling of the training task."""
+    seed: int = 0
+    """Seed for f_t's initialisation and noise-mode images."""
+
+    @model_validator(mode="after")
+    def _pairs(self):
+        if isinstance(self.source, list) and isinstance(self.target, list) and len(self.source) != len(self.target):
+            raise ValueError(f"source has {len(self.source)} captions but target has {len(self.target)}")
+        return self
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
@@ -265,18 +369,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def parse_spec(data: Any, source: str = "<dict>") -> JobSpec:
-    """Validate a raw mapping into a JobSpec, raising SpecError with one readable message."""
+def parse_spec(data: Any, source: str = "<dict>", kind: type[BaseModel] | None = None) -> JobSpec:
+    """Validate a raw mapping into a JobSpec (or ``kind``), raising SpecError with one readable message."""
     if not isinstance(data, dict):
         raise SpecError(f"invalid job spec {source}: expected a mapping at the top level")
     try:
-        return JobSpec.model_validate(data)
+        return (kind or JobSpec).model_validate(data)
     except ValidationError as err:
         raise SpecError(_format_validation_error(err, source)) from None
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None) -> JobSpec:
-    """Load and validate a YAML job spec from a local file."""
+def load_spec(path: str | Path, overrides: list[str] | None = None, kind: type[BaseModel] | None = None):
+    """Load and validate a YAML spec (a JobSpec, or ``kind``) from a local file."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"job spec not found: {path}")
@@ -286,7 +390,7 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> JobSpec:
         raise SpecError(f"job spec {path} is not valid YAML: {err}") from None
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_spec(data, str(path))
+    return parse_spec(data, str(path), kind)
 
 
 def spec_reference(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
@@ -299,6 +403,12 @@ def spec_reference(model: type[BaseModel] = None, prefix: str = "") -> list[str]
         sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
         if sub is None:
             args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if len(args) > 1:  # a choice of sections (editor kinds): document each one
+                for alt in args:
+                    kind = alt.model_fields["kind"].default
+                    lines.append(f"{path} (kind: {kind}): {alt.__doc__.strip().splitlines()[0]}")
+                    lines.extend(spec_reference(alt, f"{path}.")[1:])
+                continue
             sub = args[0] if args else None
         if sub is not None and sub is not FilterRule:
             doc = (field.description or sub.__doc__ or "").strip().splitlines()[0]

@@ -51,3 +51,18 @@ def test_shards_are_valid_pipeline_input(tmp_path):
     spec = InputSpec(url=str(tmp_path / "toy-*.tar"))
     rows = [r for s in plan_shards(spec) for r in read_shard(s, spec)]
     assert len(rows) == 25 and rows[0]["caption"] == sample_at(0, 0)[0].caption
+
+
+def test_colour_filtered_shards_are_deterministic(tmp_path):
+    import tarfile
+
+    from rayedit.cli import main
+
+    assert main(["toy", "generate", str(tmp_path / "a" / "red"), "--n", "7", "--per-shard", "4",
+                 "--colour", "red", "--seed", "3"]) == 0
+    write_shards(str(tmp_path / "b" / "red"), 7, per_shard=4, seed=3, colour="red")
+    for name in ("red-00000.tar", "red-00001.tar"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    with tarfile.open(tmp_path / "a" / "red-00000.tar") as tar:
+        captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
+    assert len(captions) == 4 and all(c.startswith("a red ") for c in captions)

@@ -1,13 +1,15 @@
-"""The shipped toy DDPM: loads as a preset and reconstructs held-out images (thresholds a bit below measured)."""
+"""The shipped toy models load as presets and reach their recorded quality (thresholds a bit below measured)."""
 
 import pytest
 import torch
 
 from rayedit.config import ModelSpec
+from rayedit.models.clip import load_clip, toy_clip_shipped
 from rayedit.models.load import load_diffusion, toy_weights_shipped
-from rayedit.toy.evaluate import inversion_quality
+from rayedit.toy.evaluate import clip_zero_shot, inversion_quality, prompt_match
 
-pytestmark = pytest.mark.skipif(not toy_weights_shipped("toy-ddpm"), reason="no toy-ddpm weights in this checkout")
+needs_ddpm = pytest.mark.skipif(not toy_weights_shipped("toy-ddpm"), reason="no toy-ddpm weights in this checkout")
+needs_clip = pytest.mark.skipif(not toy_clip_shipped(), reason="no toy-clip weights in this checkout")
 
 # Measured with `rayedit toy eval --n 64 --steps 20 40` on the shipped weights (3200 steps): DDIM-40 (leading grid)
 # median PSNR 29.7 dB, oracle attributes kept 0.89. The floors sit a bit below, for the 16-image sample here.
@@ -15,15 +17,45 @@ PSNR_FLOOR = 26.0  # median PSNR (dB) of DDIM-40 inversion + reconstruction on h
 KEPT_FLOOR = 0.75  # share of reconstructions whose oracle colour, shape and background match the source
 
 
+@needs_ddpm
 def test_toy_ddpm_loads_as_a_preset():
     m = load_diffusion(ModelSpec(name="toy-ddpm"), device="cpu")
     assert m.model_id == "toy-ddpm" and m.resolution == 32 and m.prediction_type == "v_prediction"
     assert not m.random_weights
 
 
+@needs_ddpm
 def test_toy_ddpm_inversion_round_trip():
     torch.set_num_threads(2)
     m = load_diffusion(ModelSpec(name="toy-ddpm"), device="cpu")
     q = inversion_quality(m, n=16, steps=40, batch=16)
     assert q["psnr_median"] >= PSNR_FLOOR, q
     assert q["oracle_attributes_kept"] >= KEPT_FLOOR, q
+
+
+# Measured with `rayedit toy eval clip --n 512` on the shipped toy CLIP (600 steps, 5.8 min): colour 1.000,
+# shape 0.986, background 1.000, exact caption 0.994.
+CLIP_ACCURACY_FLOOR = 0.95  # zero-shot colour and shape accuracy on 128 held-out images (the issue's goal)
+
+
+@needs_clip
+def test_toy_clip_zero_shot():
+    torch.set_num_threads(2)
+    clip = load_clip("toy-clip")
+    assert not clip.random_weights and clip.label == "toy-clip"
+    acc = clip_zero_shot(clip, n=128)
+    assert min(acc["colour_accuracy"], acc["shape_accuracy"]) >= CLIP_ACCURACY_FLOOR, acc
+
+
+# Measured with `rayedit toy eval text-ddpm --n 72` on the shipped toy-text-ddpm (2602 steps, 78 min): colour match
+# 1.00 at CFG 3, shape match 0.42 (near chance: the model does not yet draw the asked-for shape).
+COLOUR_MATCH_FLOOR = 0.9  # share of CFG-3 samples whose oracle colour is the prompt's
+
+
+@pytest.mark.skipif(not toy_weights_shipped("toy-text-ddpm"), reason="no toy-text-ddpm weights in this checkout")
+def test_toy_text_ddpm_follows_the_colour_of_its_prompt():
+    torch.set_num_threads(2)
+    m = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")
+    assert m.conditional and m.vae is None and not m.random_weights
+    q = prompt_match(m, 3.0, n=36, steps=25)
+    assert q["colour_match"] >= COLOUR_MATCH_FLOOR and q["valid_share"] >= 0.8, q

@@ -69,6 +69,6 @@ def apply_stage(ds: ray.data.Dataset, plan: StagePlan) -> ray.data.Dataset:
     return ds.map_batches(_task_fn(plan), **common)
 
 
-def remote_call(fn: Callable, *args, num_cpus: float = 0.25, **kwargs) -> ray.ObjectRef:
+def remote_call(fn: Callable, *args, num_cpus: float = 0.25, num_gpus: float = 0.0, **kwargs) -> ray.ObjectRef:
     """Run a Ray-free function as a Ray task (retried on worker failure)."""
-    return ray.remote(num_cpus=num_cpus, max_retries=3)(fn).remote(*args, **kwargs)
+    return ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=3)(fn).remote(*args, **kwargs)

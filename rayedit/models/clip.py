@@ -1,4 +1,6 @@
-"""CLIP models from open_clip: a model name + pretrained tag, a local checkpoint, or the ``tiny`` preset."""
+"""CLIP models from open_clip: a model name + pretrained tag or local checkpoint, an open_clip folder
+(``local-dir:PATH`` or a plain folder holding ``open_clip_config.json``), an ``hf-hub:`` id, or a preset
+(``tiny``: random weights for tests; ``toy-clip``: the toy world's trained CLIP, shipped in the package)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,26 @@ from rayedit.models.weights import load_state_dict
 CONFIG_DIR = Path(__file__).parent / "configs"
 TINY_CLIP = "rayedit-tiny-clip"
 PRESETS = {"tiny": TINY_CLIP}
+TOY_CLIP = "toy-clip"
+TOY_CLIP_DIR = Path(__file__).resolve().parent.parent / "toy" / "weights" / TOY_CLIP
+
+
+def toy_clip_shipped() -> bool:
+    """Whether the package holds the trained toy CLIP."""
+    return (TOY_CLIP_DIR / "open_clip_config.json").is_file()
+
+
+def _folder_name(model: str) -> str | None:
+    """open_clip's schema name for a self-describing checkpoint (toy preset, folder, hub), else None."""
+    if model == TOY_CLIP:
+        if not toy_clip_shipped():
+            raise ModelLoadError(f"toy CLIP has no weights at {TOY_CLIP_DIR}; build them: `rayedit toy train clip`")
+        return f"local-dir:{TOY_CLIP_DIR}"
+    if model.startswith(("local-dir:", "hf-hub:")):
+        return model
+    if (Path(model).expanduser() / "open_clip_config.json").is_file():
+        return f"local-dir:{Path(model).expanduser()}"
+    return None
 
 
 def register_configs() -> None:
@@ -37,15 +59,19 @@ class ClipBundle:
     label: str
     random_weights: bool
 
-    @torch.no_grad()
-    def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8-range float (B, 3, H, W) in [0, 1] -> L2-normalised image embeddings."""
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> L2-normalised image embeddings, differentiable (for CLIP losses)."""
         device = next(self.model.parameters()).device
         x = F.interpolate(pixels.to(device), size=(self.image_size, self.image_size), mode="bicubic",
                           antialias=True, align_corners=False).clamp(0, 1)
         mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)
         return F.normalize(self.model.encode_image((x - mean) / std).float(), dim=-1)
+
+    @torch.no_grad()
+    def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8-range float (B, 3, H, W) in [0, 1] -> L2-normalised image embeddings."""
+        return self.image_features(pixels)
 
     @torch.no_grad()
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
@@ -55,22 +81,25 @@ class ClipBundle:
 
 
 def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = "cpu", seed: int = 0) -> ClipBundle:
-    """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file."""
+    """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file; open_clip
+    folders, ``hf-hub:`` ids and the ``toy-clip`` preset carry their own weights."""
     register_configs()
-    name = PRESETS.get(model, model)
-    if name not in open_clip.list_models():
-        raise ModelLoadError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    folder = _folder_name(model)
+    name = folder or PRESETS.get(model, model)
+    if folder is None and name not in open_clip.list_models():
+        raise ModelLoadError(f"unknown open_clip model {model!r}; see open_clip.list_models(), or give an open_clip "
+                             "folder (open_clip_config.json + weights) or an hf-hub: id")
     local = pretrained is not None and Path(pretrained).exists()
     torch.manual_seed(seed)
     root_logger = logging.getLogger()
     level = root_logger.level
     try:
-        if pretrained is None or local:  # open_clip warns "no pretrained weights" through the root logger
+        if folder is None and (pretrained is None or local):  # open_clip warns "no pretrained weights" via root
             root_logger.setLevel(logging.ERROR)
         clip = open_clip.create_model(
-            name, pretrained=None if local else pretrained, device="cpu", force_custom_text=True
+            name, pretrained=None if (local or folder) else pretrained, device="cpu", force_custom_text=True
         )
-    except RuntimeError as err:
+    except (RuntimeError, ValueError, FileNotFoundError) as err:
         raise ModelLoadError(
             f"could not load open_clip {model!r} pretrained={pretrained!r}: {err}. Without network, download "
             "the checkpoint elsewhere and give its local path as score.clip.pretrained."
@@ -83,12 +112,13 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
     cfg = clip.visual.preprocess_cfg
     size = clip.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
+    random_weights = pretrained is None and folder is None
     return ClipBundle(
         model=clip,
         tokenizer=open_clip.get_tokenizer(name),
         image_size=int(size),
         mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
         std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)),
-        label=f"{model}:{pretrained}" if pretrained else f"{model} (random weights)",
-        random_weights=pretrained is None,
+        label=f"{model}:{pretrained}" if pretrained else (model if folder else f"{model} (random weights)"),
+        random_weights=random_weights,
     )

@@ -12,3 +12,7 @@ def offline_advice(name: str) -> str:
         f"Download it where there is network (e.g. `hf download {name} --local-dir DIR`), copy DIR here "
         "and give the local path instead of the hub id."
     )
+
+
+class DirectionMismatch(ModelLoadError):
+    """A trained artifact (e.g. an Asyrp direction) was made for different model weights than the job loads."""

@@ -30,7 +30,7 @@ def pick_dtype(spec_dtype: str, device: str) -> torch.dtype:
 
 
 TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toy" / "weights"
-TOY_PRESETS = ("toy-ddpm",)
+TOY_PRESETS = ("toy-ddpm", "toy-text-ddpm")
 """Trained toy-world models shipped in the package (``rayedit toy train`` rebuilds them)."""
 
 
@@ -124,7 +124,19 @@ def _scheduler_alphas(root: str, subfolder: str | None, revision: str | None) ->
     raise ModelLoadError(f"{root!r} has no scheduler config: cannot know its noise schedule")
 
 
-def _load_text_encoder(root: str, revision: str | None):
+def _load_text_encoder(root: str, index: dict, revision: str | None):
+    """The pipeline's text encoder: an open_clip model its model_index names, or transformers' CLIPTextModel."""
+    from rayedit.models.text import HFClipTextEncoder, OpenClipTextEncoder
+
+    entry = index.get("text_encoder") or [None, None]
+    if entry[0] == "open_clip":
+        from rayedit.models.clip import load_clip
+
+        name = entry[1]
+        if _is_local(root) and (Path(root) / name).is_dir():  # a folder inside the checkpoint
+            name = str(Path(root) / name)
+        clip = load_clip(name)
+        return OpenClipTextEncoder(clip.model, clip.tokenizer).eval()
     try:
         from transformers import CLIPTextModel, CLIPTokenizer
     except ImportError:
@@ -132,8 +144,6 @@ def _load_text_encoder(root: str, revision: str | None):
             "Stable Diffusion layout checkpoints need the `transformers` package for their text encoder: "
             "pip install 'rayedit[sd]'"
         ) from None
-    from rayedit.models.text import HFClipTextEncoder
-
     model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", **_kw(root, revision))
     tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", **_kw(root, revision))
     return HFClipTextEncoder(model.eval(), tok)
@@ -151,6 +161,9 @@ def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) ->
     if spec.resolution:
         model.resolution = spec.resolution
     model.to(device)
+    for part in (model.unet, model.vae, model.text_encoder):  # frozen: editors train their own modules only
+        if isinstance(part, torch.nn.Module):
+            part.requires_grad_(False)
     if dtype != torch.float32:  # fp16/bf16 only for the heavy parts; the DDIM math stays float32
         model.unet.to(dtype=dtype)
         if model.vae is not None:
@@ -169,9 +182,12 @@ def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
             unet_cls = cfg.get("unet", [None, None])[1]
             if unet_cls == "UNet2DConditionModel":
                 unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", **_kw(root, spec.revision))
-                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_kw(root, spec.revision))
-                text = _load_text_encoder(root, spec.revision)
+                text = _load_text_encoder(root, cfg, spec.revision)
                 alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
+                if "vae" not in cfg:  # a pixel-space text-to-image model (e.g. toy-text-ddpm)
+                    return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name,
+                                          text_encoder=text)
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_kw(root, spec.revision))
                 res = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
                 return DiffusionModel(unet.eval(), alphas, pred, res, spec.name, vae=vae.eval(), text_encoder=text,
                                       vae_scale=float(vae.config.scaling_factor))
@@ -205,15 +221,14 @@ def model_resolution(spec: ModelSpec) -> int:
     kind, cfg = _layout(root, spec)
     if kind == "single":
         return int(cfg["sample_size"])
-    return int(load_diffusion_config(root, spec)["sample_size"])
+    return pipeline_resolution(root, spec, cfg)
 
 
-def load_diffusion_config(root: str, spec: ModelSpec) -> dict:
-    """The U-Net config of a pipeline checkpoint, scaled to pixels for latent models."""
+def pipeline_resolution(root: str, spec: ModelSpec, index: dict) -> int:
+    """The pixel side of a pipeline checkpoint: U-Net sample size, times the VAE factor for latent models."""
     unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))
-    try:
+    factor = 1
+    if "vae" in index:
         vae_cfg = AutoencoderKL.load_config(root, subfolder="vae", **_kw(root, spec.revision))
         factor = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
-    except OSError:
-        factor = 1
-    return {"sample_size": int(unet_cfg["sample_size"]) * factor}
+    return int(unet_cfg["sample_size"]) * factor

@@ -1,7 +1,8 @@
 """``rayedit demo``: toy images in, a real Ray edit job, the oracle's verdict and an HTML page out.
 
-No arguments, no downloads. It uses the shipped toy DDPM when its weights are in the package, else the
-random-weight ``tiny`` preset (and says so).
+No arguments, no downloads. It runs the best editor the package has: the shipped Asyrp direction "red -> blue"
+on red toy images when it is there, else DDIM reconstruction with the shipped toy DDPM, else the random-weight
+``tiny`` preset (and says so).
 """
 
 from __future__ import annotations
@@ -28,19 +29,52 @@ class DemoResult:
     page: str
 
 
-def demo_model() -> str:
-    """The best model the package has for the demo."""
-    return "toy-ddpm" if toy_weights_shipped("toy-ddpm") else "tiny"
+TOY_DIRECTION = Path(__file__).resolve().parent.parent / "toy" / "weights" / "toy-red-to-blue"
+"""The shipped Asyrp direction (made by examples/toy-asyrp-red-to-blue.yaml)."""
 
 
-def demo_spec(root: str, steps: int, model: str) -> dict:
+@dataclass(frozen=True)
+class DemoEdit:
+    """What the demo runs: the model, the editor section of the job, and the colours it edits from/to."""
+
+    model: str
+    editor: dict
+    source_colour: str | None = None
+    target_colour: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the page and the console name the edit."""
+        if self.editor["kind"] == "asyrp":
+            return f"Asyrp direction {self.source_colour} -> {self.target_colour}"
+        return "DDIM inversion + reconstruction"
+
+
+def demo_edit() -> DemoEdit:
+    """The best edit the package can show."""
+    if not toy_weights_shipped("toy-ddpm"):
+        return DemoEdit("tiny", {"kind": "reconstruct"})
+    if (TOY_DIRECTION / "direction.json").is_file():
+        return DemoEdit("toy-ddpm", {"kind": "asyrp", "directions": [{"url": str(TOY_DIRECTION)}]}, "red", "blue")
+    return DemoEdit("toy-ddpm", {"kind": "reconstruct"})
+
+
+def demo_clip() -> str:
+    """The toy world's trained CLIP when shipped, else the random ``tiny`` one."""
+    from rayedit.models.clip import TOY_CLIP, toy_clip_shipped
+
+    return TOY_CLIP if toy_clip_shipped() else "tiny"
+
+
+def demo_spec(root: str, steps: int, edit: DemoEdit) -> dict:
     """The demo's job spec (written to ``root/job.yaml`` so a user can rerun or adapt it)."""
     return {
         "name": "rayedit-demo",
         "input": {"url": f"{root}/input/toy-*.tar"},
-        "model": {"name": model},
+        "model": {"name": edit.model},
         "ddim": {"steps": steps},
-        "score": {"lpips": {"random_backbone": True}},
+        "editor": edit.editor,
+        "score": {"clip": {"model": demo_clip()}, "lpips": {"random_backbone": True}},
         "output": {"url": f"{root}/output"},
     }
 
@@ -63,23 +97,24 @@ def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int = 20, progress:
     from rayedit.toy.verdict import pairs, verdict
 
     root = str(Path(out).resolve())
+    edit = demo_edit()
+    kind = f"{edit.source_colour} " if edit.source_colour else ""
     if list(Path(root, "input").glob("toy-*.tar")):
         made = "reusing the toy images"
     else:
-        write_shards(f"{root}/input/toy", n, per_shard=50)
-        made = f"{n} toy images"
-    model = demo_model()
-    raw = demo_spec(root, steps, model)
+        write_shards(f"{root}/input/toy", n, per_shard=50, colour=edit.source_colour)
+        made = f"{n} {kind}toy images"
+    raw = demo_spec(root, steps, edit)
     Path(root, "job.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    print(f"rayedit demo: {made} in {root}/input, model {model!r}, job spec {root}/job.yaml "
-          "(rerun to resume; delete the folder to start over)")
+    print(f"rayedit demo: {made} in {root}/input; {edit.label} with model {edit.model!r}; job spec "
+          f"{root}/job.yaml (rerun to resume; delete the folder to start over)")
     job = run_job(parse_spec(raw, "demo"), progress=progress)
     matched = pairs(raw["input"]["url"], raw["output"]["url"])
-    judged = verdict(matched)
+    judged = verdict(matched, edit.target_colour)
     rows = pq.read_table(f"{root}/output/manifest.parquet").to_pylist()
     scores = {r["key"]: dict(r["scores"] or []) for r in rows}
     means = mean_scores(rows)
     page = Path(root, "demo.html")
-    summary = {"model": model, "edit": "DDIM inversion + reconstruction", "ddim steps": steps} | judged | means
+    summary = {"model": edit.model, "edit": edit.label, "ddim steps": steps} | judged | means
     page.write_text(pairs_page("rayedit demo", matched, scores, summary))
     return DemoResult(job, means, judged, str(page))

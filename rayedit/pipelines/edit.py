@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import fsspec
 from tqdm import tqdm
 
 from rayedit import __version__
@@ -71,6 +72,23 @@ def check_output_writable(spec: JobSpec) -> None:
         raise SpecError(f"output {redact(spec.output.url)} is not writable: {type(err).__name__}: {err}") from None
 
 
+def check_editor_artifacts(spec: JobSpec) -> None:
+    """Every trained artifact the editor names must be readable before any work starts."""
+    if spec.editor.kind != "asyrp":
+        return
+    from rayedit.editors.asyrp.artifact import META
+
+    for i, d in enumerate(spec.editor.directions):
+        try:
+            fs, root = fsspec.core.url_to_fs(d.url)
+            found = fs.exists(f"{root}/{META}")
+        except Exception as err:  # noqa: BLE001 - any store error means we cannot read it
+            raise SpecError(f"editor.directions[{i}].url {redact(d.url)}: {type(err).__name__}: {err}") from None
+        if not found:
+            raise SpecError(f"editor.directions[{i}].url {redact(d.url)} holds no Asyrp direction ({META}); "
+                            "make one with `rayedit train asyrp`")
+
+
 def plan_job(spec: JobSpec) -> JobPlan:
     """Validate everything that can be checked without running: inputs, output, model, filters."""
     names = score_names(spec.score)
@@ -84,6 +102,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
                             "use a local path or an object store")
     shards = plan_shards(spec.input)
     check_output_writable(spec)
+    check_editor_artifacts(spec)
     resolution = model_resolution(spec.model)
     notes = []
     if spec.model.name in PRESETS:
@@ -98,7 +117,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
 def provenance(spec: JobSpec) -> dict:
     """What produced every output sample (no credentials: specs keep them in storage sections)."""
     return {
-        "rayedit": __version__, "editor": "ddim-reconstruction", "model": spec.model.name,
+        "rayedit": __version__, "editor": spec.editor.model_dump(mode="json"), "model": spec.model.name,
         "ddim_steps": spec.ddim.steps, "spacing": spec.ddim.spacing, "eta": spec.ddim.eta,
         "guidance_scale": spec.ddim.guidance_scale, "seed": spec.seed,
         "clip": None if spec.score.clip is None else f"{spec.score.clip.model}:{spec.score.clip.pretrained}",
@@ -122,13 +141,13 @@ def stage_plans(plan: JobPlan) -> list:
     # write) never imports this module - and with it torch and diffusers - just to unpickle its function.
     spec, res, resolution, prov = plan.spec, plan.spec.resources, plan.resolution, provenance(plan.spec)
     inp, out, model, ddim, score, rules = spec.input, spec.output, spec.model, spec.ddim, spec.score, spec.filters
-    seed, target = spec.seed, spec.score.target_caption
+    seed, target, editor = spec.seed, spec.score.target_caption, spec.editor
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
         StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution)),
                   1, num_cpus=light, generator=True),
-        StagePlan("edit", lambda: EditImages(model, ddim, seed), res.edit.batch_size,
+        StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
         StagePlan("score", lambda: ScoreImages(score, seed=seed), res.score.batch_size,
                   actors=res.score.actors, num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus),

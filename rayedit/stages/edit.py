@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rayedit.config import DDIMSpec, ModelSpec
-from rayedit.editors.reconstruct import DDIMReconstruction
+from rayedit.config import AsyrpSpec, DDIMSpec, ModelSpec, ReconstructSpec
+from rayedit.editors.build import build_editor
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import Batch, fail, ok_mask, writable
 
@@ -25,15 +25,17 @@ class EditImages:
     """Adds ``edited`` (uint8, same shape as ``pixels``). A sample whose edit fails or is non-finite is failed,
     not its batch: on a batch error the rows are retried one by one to find the culprit."""
 
-    def __init__(self, model: ModelSpec, ddim: DDIMSpec, seed: int = 0, device: str | None = None):
+    def __init__(self, model: ModelSpec, ddim: DDIMSpec, seed: int = 0, device: str | None = None,
+                 editor: ReconstructSpec | AsyrpSpec | None = None):
         self.model_spec, self.ddim_spec, self.seed, self.device = model, ddim, seed, device
+        self.editor_spec = editor or ReconstructSpec()
         self.editor = None
 
     def setup(self) -> None:
-        """Load the model (once per worker)."""
+        """Load the model and the editor's artifacts (once per worker)."""
         if self.editor is None:
             model = load_diffusion(self.model_spec, device=self.device, seed=self.seed)
-            self.editor = DDIMReconstruction(model, self.ddim_spec, seed=self.seed)
+            self.editor = build_editor(model, self.editor_spec, self.ddim_spec, seed=self.seed)
 
     def _run(self, pixels: np.ndarray, captions: list[str]) -> torch.Tensor:
         m = self.editor.model

@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,30 +66,35 @@ def batch_at(cfg: DDPMTrainConfig, step: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def train_ddpm(out_dir: str | Path, cfg: DDPMTrainConfig = DDPMTrainConfig(), progress: bool = True) -> dict:
-    """Train the toy DDPM and save it (DDPMPipeline layout + train.json) under ``out_dir``."""
+Batch = Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
+"""step -> (images in [-1, 1], encoder hidden states or None): what one training step sees."""
+
+
+def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, desc: str,
+                   progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The shared training loop: v-prediction MSE on the cosine schedule, AdamW, EMA. Returns (EMA model, info)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    unet, sched = build_unet(), build_scheduler()
+    sched = build_scheduler()
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
     a = sched.alphas_cumprod
     gen = torch.Generator().manual_seed(cfg.seed)
     start, losses, step = time.time(), [], 0
-    bar = tqdm(range(cfg.steps), desc="toy-ddpm", disable=not progress)
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress)
     for step in bar:
         lr = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        x0 = batch_at(cfg, step)
+        x0, ctx = batches(step)
         t = torch.randint(0, 1000, (x0.shape[0],), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         at = a[t].view(-1, 1, 1, 1)
         xt = at.sqrt() * x0 + (1 - at).sqrt() * noise  # q(x_t | x_0), DDPM Eq. 4
         v = at.sqrt() * noise - (1 - at).sqrt() * x0  # v-prediction target (Salimans & Ho)
+        kwargs = {} if ctx is None else {"encoder_hidden_states": ctx}
         with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            pred = unet(xt, t).sample
+            pred = unet(xt, t, **kwargs).sample
         loss = F.mse_loss(pred.float(), v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -102,10 +108,17 @@ def train_ddpm(out_dir: str | Path, cfg: DDPMTrainConfig = DDPMTrainConfig(), pr
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if cfg.max_minutes and time.time() - start > cfg.max_minutes * 60:
             break
-    out_dir = Path(out_dir)
-    DDPMPipeline(unet=ema.eval(), scheduler=sched).save_pretrained(out_dir, safe_serialization=True)
     info = {"config": asdict(cfg), "steps_done": step + 1, "minutes": (time.time() - start) / 60,
             "final_loss_mean_last_200": float(np.mean(losses[-200:])),
             "params": sum(p.numel() for p in unet.parameters())}
+    return ema.eval(), info
+
+
+def train_ddpm(out_dir: str | Path, cfg: DDPMTrainConfig = DDPMTrainConfig(), progress: bool = True) -> dict:
+    """Train the toy DDPM and save it (DDPMPipeline layout + train.json) under ``out_dir``."""
+    torch.manual_seed(cfg.seed)
+    ema, info = train_denoiser(build_unet(), lambda step: (batch_at(cfg, step), None), cfg, "toy-ddpm", progress)
+    out_dir = Path(out_dir)
+    DDPMPipeline(unet=ema, scheduler=build_scheduler()).save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "train.json").write_text(json.dumps(info, indent=2))
     return info

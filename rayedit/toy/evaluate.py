@@ -1,4 +1,5 @@
-"""Measured quality of the toy models: DDIM inversion PSNR and what the oracle reads in samples."""
+"""Measured quality of the toy models: DDIM inversion PSNR, what the oracle reads in samples, CLIP zero-shot
+accuracy, and how often the text-conditioned model draws what its prompt asks for."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps, resolve_spacing
 from rayedit.models.diffusion import DiffusionModel
-from rayedit.toy.generator import sample_at
+from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, sample_at
 from rayedit.toy.oracle import read_image
 
 HELD_OUT_SEED = 777
@@ -62,3 +63,66 @@ def sample_quality(model: DiffusionModel, n: int = 128, steps: int = 50, eta: fl
     return {"steps": steps, "eta": eta, "n": n, "valid_share": len(valid) / n,
             "colours": dict(Counter(r.colour for r in valid)), "shapes": dict(Counter(r.shape for r in valid)),
             "backgrounds": dict(Counter(r.background for r in valid))}
+
+
+def held_out_images(n: int, start: int = 0) -> tuple[list[ToySample], np.ndarray]:
+    """``n`` held-out generator samples and their uint8 images (N, 32, 32, 3)."""
+    pairs = [sample_at(HELD_OUT_SEED, i) for i in range(start, start + n)]
+    return [p[0] for p in pairs], np.stack([p[1] for p in pairs])
+
+
+def _class_embeddings(clip, classes: list[str], prompts) -> torch.Tensor:
+    """One text embedding per class: the normalised mean over prompt templates (prompt ensembling)."""
+    embs = [torch.nn.functional.normalize(clip.embed_texts(prompts(c)).mean(0), dim=-1) for c in classes]
+    return torch.stack(embs)
+
+
+@torch.no_grad()
+def clip_zero_shot(clip, n: int = 512) -> dict:
+    """Zero-shot accuracy of a CLIP on held-out images: colour, shape, background and the exact caption."""
+    samples, imgs = held_out_images(n)
+    img = clip.embed_images(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255)
+    full = [ToySample(c, s, b, 0, 0, 0).caption for c in COLOURS for s in SHAPES for b in BACKGROUNDS]
+    heads = {
+        "colour": (list(COLOURS), lambda c: [f"a {c} {s} on a {b} background" for s in SHAPES for b in BACKGROUNDS]
+                   + [f"a {c} {s}" for s in SHAPES]),
+        "shape": (list(SHAPES), lambda s: [f"a {c} {s} on a {b} background" for c in COLOURS for b in BACKGROUNDS]
+                  + [f"a {c} {s}" for c in COLOURS]),
+        "background": (list(BACKGROUNDS), lambda b: [f"a {c} {s} on a {b} background" for c in COLOURS
+                                                     for s in SHAPES]),
+        "caption": (full, lambda cap: [cap]),
+    }
+    out = {"n": n}
+    for head, (classes, prompts) in heads.items():
+        pred = (img @ _class_embeddings(clip, classes, prompts).T).argmax(1).tolist()
+        truth = [s.caption if head == "caption" else getattr(s, head) for s in samples]
+        out[f"{head}_accuracy"] = float(np.mean([classes[k] == t for k, t in zip(pred, truth, strict=True)]))
+    return out
+
+
+@torch.no_grad()
+def prompt_match(model: DiffusionModel, guidance_scale: float, n: int = 72, steps: int = 50, seed: int = 0,
+                 batch: int = 36) -> dict:
+    """Sample the text-conditioned model on every full toy caption in turn (DDIM, eta 0, CFG ``guidance_scale``):
+    the share of samples whose oracle colour and shape (and background) match the prompt."""
+    captions = [ToySample(c, s, b, 0, 0, 0) for c in COLOURS for s in SHAPES for b in BACKGROUNDS]
+    ts = make_timesteps(steps, model.num_train_timesteps, resolve_spacing("auto", model.alphas_cumprod))
+    g = torch.Generator().manual_seed(seed)
+    valid = match = match_bg = colour_ok = shape_ok = 0
+    for start in range(0, n, batch):
+        want = [captions[i % len(captions)] for i in range(start, min(n, start + batch))]
+        cond = model.embed_prompts([w.caption for w in want])
+        uncond = model.embed_prompts([""] * len(want))
+        x = torch.randn(len(want), 3, model.resolution, model.resolution, generator=g)
+        out = _to_uint8(ddim_sample(model.eps_fn(cond, uncond, guidance_scale), x, ts, model.alphas_cumprod))
+        for w, img in zip(want, out, strict=True):
+            r = read_image(img)
+            valid += r.valid
+            colour_ok += r.valid and r.colour == w.colour
+            shape_ok += r.valid and r.shape == w.shape
+            ok = r.valid and (r.colour, r.shape) == (w.colour, w.shape)
+            match += ok
+            match_bg += ok and r.background == w.background
+    return {"guidance_scale": guidance_scale, "steps": steps, "n": n, "valid_share": valid / n,
+            "colour_match": colour_ok / n, "shape_match": shape_ok / n,
+            "colour_and_shape_match": match / n, "colour_shape_background_match": match_bg / n}

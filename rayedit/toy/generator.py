@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,18 +75,33 @@ def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarr
     return s, draw(s, res, texture)
 
 
-def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, res: int = 32, fs=None) -> list[str]:
-    """Write ``n`` samples as WebDataset shards ``{prefix}-00000.tar``...; returns their paths."""
+def samples(seed: int = 0, colour: str | None = None, res: int = 32) -> Iterator[tuple[int, ToySample, np.ndarray]]:
+    """(index, sample, image) of the ``seed`` stream, optionally only objects of ``colour``."""
+    if colour is not None and colour not in COLOURS:
+        raise ValueError(f"unknown colour {colour!r}; the toy world has {', '.join(COLOURS)}")
+    i = 0
+    while True:
+        s, img = sample_at(seed, i, res)
+        if colour is None or s.colour == colour:
+            yield i, s, img
+        i += 1
+
+
+def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, res: int = 32, fs=None,
+                 colour: str | None = None) -> list[str]:
+    """Write ``n`` samples (only ``colour`` objects when given) as WebDataset shards ``{prefix}-00000.tar``...;
+    keys name the stream index, so the same seed gives the same files. Returns their paths."""
     import fsspec
 
     fs = fs or fsspec.core.url_to_fs(url_prefix)[0]
+    stream = samples(seed, colour, res)
     paths = []
     for start in range(0, n, per_shard):
         path = f"{url_prefix}-{start // per_shard:05d}.tar"
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for i in range(start, min(n, start + per_shard)):
-                s, img = sample_at(seed, i, res)
+            for _ in range(start, min(n, start + per_shard)):
+                i, s, img = next(stream)
                 for ext, data in (("png", encode_image(img)), ("txt", s.caption.encode())):
                     info = tarfile.TarInfo(f"toy{i:07d}.{ext}")
                     info.size, info.mtime = len(data), 0

@@ -37,20 +37,27 @@ def verdict(pairs_: list[tuple[str, np.ndarray, np.ndarray]], target_colour: str
     n = len(pairs_)
     if not n:
         return {"n": 0}
-    valid = kept = colour_ok = 0
+    valid = kept = colour_ok = success_preserved = 0
     ious, shifts = [], []
     for _, a, b in pairs_:
         ra, rb = read_image(a), read_image(b)
         valid += rb.valid
         if rb.valid and ra.valid:
-            kept += (ra.shape, ra.background) == (rb.shape, rb.background)
-            colour_ok += rb.colour == (target_colour or ra.colour)
-            ious.append(mask_iou(ra.mask, rb.mask))
+            same = (ra.shape, ra.background) == (rb.shape, rb.background)
+            iou = mask_iou(ra.mask, rb.mask)
+            reached = rb.colour == (target_colour or ra.colour)
+            kept += same
+            colour_ok += reached
+            success_preserved += reached and same and iou >= 0.8
+            ious.append(iou)
             shifts.append(float(np.hypot(ra.cx - rb.cx, ra.cy - rb.cy)))
-    return {
+    out = {
         "n": n, "valid_share": valid / n, "shape_and_background_kept": kept / n,
         ("target_colour_reached" if target_colour else "colour_kept"): colour_ok / n,
         "mask_iou_mean": float(np.mean(ious)) if ious else float("nan"),
         "iou_ge_0.8_share": float(np.mean([i >= 0.8 for i in ious])) if ious else 0.0,
         "centre_shift_px_mean": float(np.mean(shifts)) if shifts else float("nan"),
     }
+    if target_colour:  # the editors' goal: of the successful edits, how many kept shape, background and mask
+        out["preserved_share_of_successes"] = success_preserved / colour_ok if colour_ok else 0.0
+    return out

@@ -1,0 +1,1 @@
+"""Asyrp: semantic directions in the h-space of a frozen diffusion model (seed 002)."""

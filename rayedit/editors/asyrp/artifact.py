@@ -1,0 +1,50 @@
+"""A trained direction on disk (any fsspec URL): f_t weights as safetensors + a JSON of how it was made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import fsspec
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from rayedit.editors.asyrp.delta import DeltaBlock
+
+WEIGHTS, META = "direction.safetensors", "direction.json"
+
+
+def model_hash(unet: torch.nn.Module) -> str:
+    """sha256 over the U-Net's parameters (names, shapes, bytes): ties a direction to the exact weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(unet.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_direction(url: str, delta: DeltaBlock, meta: dict) -> None:
+    """Write ``url/direction.safetensors`` then ``url/direction.json`` (the JSON last: it marks completion)."""
+    fs, root = fsspec.core.url_to_fs(url)
+    fs.makedirs(root, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in delta.state_dict().items()}
+    with fs.open(f"{root}/{WEIGHTS}", "wb") as f:
+        f.write(save_safetensors(state))
+    full = {**meta, "channels": delta.channels, "temb_channels": delta.temb_channels}
+    with fs.open(f"{root}/{META}", "w") as f:
+        f.write(json.dumps(full, indent=2))
+
+
+def load_direction(url: str) -> tuple[DeltaBlock, dict]:
+    """Read a direction saved by :func:`save_direction` (safetensors only, nothing unpickled)."""
+    fs, root = fsspec.core.url_to_fs(url)
+    if not fs.exists(f"{root}/{META}"):
+        raise FileNotFoundError(f"no Asyrp direction at {url!r} (expected {META} and {WEIGHTS})")
+    with fs.open(f"{root}/{META}") as f:
+        meta = json.loads(f.read())
+    delta = DeltaBlock(meta["channels"], meta["temb_channels"])
+    with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
+        delta.load_state_dict(load_safetensors(f.read()))
+    return delta.eval(), meta

@@ -1,0 +1,128 @@
+"""``rayedit train asyrp``: read sample images, find the editing intervals, train f_t as one Ray task, save it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rayedit.config import AsyrpTrainSpec, InputSpec
+
+
+def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
+    """The first ``limit`` decodable images of an input, uint8 (N, res, res, 3); undecodable ones are skipped."""
+    from rayedit.stages.batch import obj_array, ok_mask
+    from rayedit.stages.decode import DecodeImages
+    from rayedit.stages.read import ReadShards
+    from rayedit.storage.shards import plan_shards
+
+    reader, decode, out = ReadShards(spec), DecodeImages(resolution), []
+    for shard in plan_shards(spec):
+        row = {k: obj_array([v]) for k, v in shard.to_row().items()}
+        for batch in reader(row):
+            batch = decode(batch)
+            out.extend(batch["pixels"][ok_mask(batch)])
+            if len(out) >= limit:
+                return np.stack(out[:limit])
+    if not out:
+        raise ValueError(f"no decodable images in {spec.url!r}")
+    return np.stack(out)
+
+
+def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
+    """Images in DDIM space: read from ``spec.images``, or generated from noise when it is null."""
+    from rayedit.editors.asyrp.train import sample_images
+    from rayedit.stages.edit import to_model_range
+
+    if spec.images is None:
+        return sample_images(model, spec.max_images, spec.steps, seed=spec.seed)
+    pixels = read_images(spec.images, model.resolution, spec.max_images)
+    return model.encode(to_model_range(pixels).to(model.device))
+
+
+def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[int]) -> dict:
+    """t_edit / t_boost: from the spec when given, else from LPIPS curves over ``curve_images`` images."""
+    from rayedit.editors.asyrp.intervals import boost_interval_start, edit_interval_start, lpips_curves
+    from rayedit.editors.asyrp.losses import text_direction
+    from rayedit.models.perceptual import load_lpips
+
+    out = {"t_edit": spec.t_edit, "t_boost": spec.t_boost, "curves": None}
+    if spec.t_edit is not None and spec.t_boost is not None:
+        return out
+    lp = load_lpips(spec.lpips.net, spec.lpips.random_backbone, device=str(model.device))
+    curves = lpips_curves(model, lp, images[: spec.curve_images], ts)
+    _, cosine = text_direction(clip, spec.source, spec.target)
+    if out["t_edit"] is None:
+        out["t_edit"] = edit_interval_start(curves, cosine)
+    if out["t_boost"] is None:
+        out["t_boost"] = boost_interval_start(curves)
+    out["curves"] = {"timesteps": curves.timesteps, "lpips_x_predicted_x0": curves.to_predicted_x0,
+                     "lpips_x_noisy": curves.to_noisy, "lpips_random_backbone": spec.lpips.random_backbone}
+    return out
+
+
+def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
+    """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
+    from rayedit.diffusion.ddim import make_timesteps, resolve_spacing
+    from rayedit.editors.asyrp.artifact import model_hash, save_direction
+    from rayedit.editors.asyrp.train import AsyrpTrainSettings, train_direction
+    from rayedit.models.clip import load_clip
+    from rayedit.models.load import load_diffusion, pick_device
+
+    device = pick_device()
+    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
+    clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
+    images = training_images(spec, model)
+    ts = make_timesteps(spec.steps, model.num_train_timesteps, resolve_spacing(spec.spacing, model.alphas_cumprod))
+    found = intervals(spec, model, clip, images, ts)
+    settings = AsyrpTrainSettings(
+        steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
+        lr=spec.lr, optimizer=spec.optimizer, epochs=spec.epochs, batch_size=spec.batch_size, spacing=spec.spacing,
+        zero_init=spec.zero_init, seed=spec.seed)
+    delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress)
+    meta = {
+        "kind": "asyrp-direction", "name": spec.name, "source": spec.source, "target": spec.target,
+        "model_id": spec.model.name, "model_hash": model_hash(model.unet), "clip": spec.clip.model,
+        "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
+        "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
+        spec.images.url, "settings": spec.model_dump(mode="json", exclude={"images", "output"}), **info,
+    }
+    save_direction(spec.output, delta, meta)
+    return meta
+
+
+def train_asyrp(spec: AsyrpTrainSpec, address: str | None = None, progress: bool = True) -> dict:
+    """Run :func:`train_asyrp_local` as one Ray task with the spec's resources (a GPU when asked for)."""
+    import ray
+
+    from rayedit.cluster.adapter import remote_call
+    from rayedit.cluster.runtime import init_ray
+
+    init_ray(address)
+    res = spec.resources
+    return ray.get(remote_call(train_asyrp_local, spec, progress, num_cpus=res.num_cpus, num_gpus=res.num_gpus))
+
+
+def asyrp_curves(spec: AsyrpTrainSpec, png: str | None = None) -> dict:
+    """LPIPS curves and the intervals they give for a training spec (in this process); optionally a PNG."""
+    from rayedit.diffusion.ddim import make_timesteps, resolve_spacing
+    from rayedit.editors.asyrp.intervals import LpipsCurves, edit_threshold
+    from rayedit.editors.asyrp.losses import text_direction
+    from rayedit.editors.asyrp.plot import plot_curves
+    from rayedit.models.clip import load_clip
+    from rayedit.models.load import load_diffusion, pick_device
+
+    device = pick_device()
+    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
+    clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
+    images = training_images(spec.model_copy(update={"max_images": spec.curve_images}), model)
+    ts = make_timesteps(spec.steps, model.num_train_timesteps, resolve_spacing(spec.spacing, model.alphas_cumprod))
+    found = intervals(spec.model_copy(update={"t_edit": None, "t_boost": None}), model, clip, images, ts)
+    _, cosine = text_direction(clip, spec.source, spec.target)
+    found["edit_threshold"] = edit_threshold(cosine)
+    found["text_cosine"] = cosine
+    if png:
+        c = found["curves"]
+        label = "LPIPS (random backbone)" if spec.lpips.random_backbone else f"LPIPS-{spec.lpips.net}"
+        plot_curves(LpipsCurves(c["timesteps"], c["lpips_x_predicted_x0"], c["lpips_x_noisy"]), found["t_edit"],
+                    found["t_boost"], found["edit_threshold"], png, label)
+    return found

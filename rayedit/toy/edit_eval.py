@@ -1,0 +1,69 @@
+"""Judging an editor on held-out toy images: oracle success and preservation, directional CLIP, and hue."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import torch
+
+from rayedit.toy.evaluate import HELD_OUT_SEED, _to_uint8
+from rayedit.toy.generator import SHAPES, sample_at
+from rayedit.toy.oracle import read_image
+from rayedit.toy.verdict import verdict
+
+
+def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> np.ndarray:
+    """The first ``n`` held-out generator images whose object has ``colour``, uint8 (n, 32, 32, 3)."""
+    out, i = [], 0
+    while len(out) < n:
+        s, img = sample_at(seed, i)
+        i += 1
+        if s.colour == colour:
+            out.append(img)
+    return np.stack(out)
+
+
+def object_hue(img: np.ndarray) -> float | None:
+    """Mean hue (degrees) of the object the oracle finds, or None when it finds none."""
+    r = read_image(img)
+    if not r.mask.any():
+        return None
+    rgb = img[r.mask].astype(np.float64).mean(0) / 255
+    return 360.0 * colorsys.rgb_to_hsv(*rgb)[0]
+
+
+def colour_captions(colour: str) -> list[str]:
+    """'a {colour} {shape}' for every shape: a prompt ensemble in which only the colour is constant."""
+    return [f"a {colour} {shape}" for shape in SHAPES]
+
+
+def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target: str) -> float:
+    """Mean cos(E_I(out) - E_I(src), E_T(target) - E_T(source)) (Asyrp Eq. 17's S_dir), colour prompt ensembles."""
+    from rayedit.editors.asyrp.losses import text_direction
+
+    def emb(a):
+        return clip.embed_images(torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
+
+    d_img = torch.nn.functional.normalize(emb(out) - emb(src), dim=-1)
+    text_dir, _ = text_direction(clip, colour_captions(source), colour_captions(target))
+    return float((d_img @ text_dir).mean())
+
+
+@torch.no_grad()
+def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
+    """Run ``edit`` (x0 in [-1, 1] -> edited) on ``n`` held-out ``source``-coloured images; the oracle's verdict
+    against ``target``, the mean object hue before/after, and directional CLIP when ``clip`` is given."""
+    src = images_of_colour(source, n)
+    outs = []
+    for s in range(0, n, batch):
+        x0 = torch.from_numpy(src[s:s + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        outs.append(_to_uint8(edit(x0)))
+    out = np.concatenate(outs)
+    result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
+    hues = [h for h in (object_hue(o) for o in out) if h is not None]
+    result["hue_mean_after"] = float(np.mean(hues)) if hues else float("nan")
+    result["hue_mean_before"] = float(np.mean([object_hue(a) for a in src]))
+    if clip is not None:
+        result["clip_direction"] = directional_clip(clip, src, out, source, target)
+    return result

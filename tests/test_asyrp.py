@@ -1,0 +1,128 @@
+"""Asyrp pieces on tiny models: h-space injection, f_t, the editor's intervals, artifacts, training, intervals."""
+
+import pytest
+import torch
+
+from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps
+from rayedit.diffusion.hspace import capture_h, plain_and_edited_eps
+from rayedit.editors.asyrp.artifact import load_direction, model_hash, save_direction
+from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock, delta_for
+from rayedit.editors.asyrp.editor import AsyrpEditor, DirectionMismatch, asyrp_from_spec
+from rayedit.editors.asyrp.intervals import LpipsCurves, edit_interval_start, first_reaching, lpips_curves
+from rayedit.models.load import load_diffusion
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return load_diffusion(ModelSpec(name="tiny"), device="cpu")
+
+
+def _zero(h, temb):
+    return torch.zeros_like(h)
+
+
+def test_zero_delta_gives_the_plain_epsilon_twice(tiny):
+    x = torch.randn(3, 3, 32, 32)
+    eps, eps_edit = plain_and_edited_eps(tiny, x, 400, _zero)
+    assert torch.allclose(eps, eps_edit, atol=1e-6)
+    assert torch.allclose(eps, tiny.eps_fn()(x, 400), atol=1e-5)
+
+
+def test_one_batched_unet_call_and_gradients_reach_f(tiny):
+    f = delta_for(tiny.unet)
+    calls = []
+    handle = tiny.unet.register_forward_pre_hook(lambda m, args: calls.append(args[0].shape[0]))
+    try:
+        eps, eps_edit = plain_and_edited_eps(tiny, torch.randn(2, 3, 32, 32), 600, f)
+    finally:
+        handle.remove()
+    assert calls == [4]  # [plain; edited] in ONE call
+    assert not torch.allclose(eps, eps_edit)
+    eps_edit.sum().backward()
+    assert f.conv_out.weight.grad is not None and f.conv_out.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in tiny.unet.parameters())  # the U-Net is not trained
+
+
+def test_conditional_unet_h_space(tmp_path):
+    m = load_diffusion(ModelSpec(name="tiny-latent"), device="cpu")
+    x = torch.randn(2, 4, 16, 16)
+    ctx = m.embed_prompts(["a cat", "a dog"])
+    eps, eps_edit = plain_and_edited_eps(m, x, 500, _zero, context=ctx)
+    assert torch.allclose(eps, eps_edit, atol=1e-6)
+    hs = []
+    with capture_h(m.unet, hs):
+        m.eps_fn(ctx)(x, 500)
+    f = delta_for(m.unet)
+    assert f(hs[0], torch.zeros(2, f.temb_channels)).shape == hs[0].shape
+
+
+def test_combined_delta_is_linear_in_strengths():
+    f, g = DeltaBlock(64, 128), DeltaBlock(64, 128)
+    h, temb = torch.randn(2, 64, 4, 4), torch.randn(2, 128)
+    both = CombinedDelta([f, g], [0.5, -2.0], scale=2.0)(h, temb)
+    assert torch.allclose(both, 2.0 * (0.5 * f(h, temb) - 2.0 * g(h, temb)), atol=1e-5)
+    with pytest.raises(ValueError, match="one strength per direction"):
+        CombinedDelta([f], [1.0, 2.0])
+
+
+def test_editor_with_zero_strength_is_plain_ddim(tiny):
+    x0 = torch.rand(2, 3, 32, 32) * 2 - 1
+    ed = AsyrpEditor(tiny, [delta_for(tiny.unet)], [0.0], steps=6, t_edit=500, t_boost=0, train_steps=6,
+                     boost=False)
+    ts = make_timesteps(6, 1000, "linspace")
+    eps = tiny.eps_fn()
+    plain = ddim_sample(eps, ddim_invert(eps, x0, ts, tiny.alphas_cumprod), ts, tiny.alphas_cumprod)
+    assert torch.allclose(ed(x0), plain, atol=1e-5)
+    edited = AsyrpEditor(tiny, [delta_for(tiny.unet)], [1.0], steps=6, t_edit=500, t_boost=0, train_steps=6,
+                         boost=False)(x0)
+    assert not torch.allclose(edited, plain, atol=1e-3)
+
+
+def test_editor_scales_dh_by_step_ratio(tiny):
+    ed = AsyrpEditor(tiny, [delta_for(tiny.unet)], [1.0], steps=20, t_edit=500, t_boost=200, train_steps=40)
+    assert ed.delta.scale == 2.0
+
+
+def test_boosting_noise_is_seeded(tiny):
+    x0 = torch.rand(1, 3, 32, 32) * 2 - 1
+    f = delta_for(tiny.unet)
+
+    def run(seed):
+        return AsyrpEditor(tiny, [f], [1.0], steps=6, t_edit=600, t_boost=400, train_steps=6, seed=seed)(x0)
+
+    assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
+
+
+def test_direction_artifact_round_trip_and_model_check(tiny, tmp_path):
+    f = delta_for(tiny.unet)
+    meta = {"model_id": "tiny", "model_hash": model_hash(tiny.unet), "steps": 8, "t_edit": 500, "t_boost": 200}
+    save_direction(str(tmp_path / "d"), f, meta)
+    g, got = load_direction(str(tmp_path / "d"))
+    assert got["t_edit"] == 500 and all(torch.equal(a, b) for a, b in zip(f.state_dict().values(),
+                                                                           g.state_dict().values(), strict=True))
+    ed = asyrp_from_spec(tiny, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"), strength=0.5)]), steps=4)
+    assert (ed.t_edit, ed.t_boost, ed.delta.scale, ed.delta.strengths) == (500, 200, 2.0, [0.5])
+    other = load_diffusion(ModelSpec(name="tiny"), device="cpu", seed=1)
+    with pytest.raises(DirectionMismatch, match="weights hash"):
+        asyrp_from_spec(other, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"))]), steps=4)
+    with pytest.raises(FileNotFoundError, match="no Asyrp direction"):
+        load_direction(str(tmp_path / "nothing"))
+
+
+def test_interval_rules():
+    ts = [0, 250, 500, 750]
+    assert first_reaching(ts, [0.0, 0.1, 0.4, 0.9], 0.3) == 500
+    assert first_reaching(ts, [0.0, 0.1, 0.2, 0.25], 0.3) == 750  # never reached: the last t
+    curves = LpipsCurves(ts, [0.0, 0.1, 0.2, 0.3], [0.0, 0.5, 1.0, 1.3])
+    # same prompts (cos 1): threshold 0.33; far prompts (cos 0.5): threshold 0.165 -> edit down to smaller t
+    assert edit_interval_start(curves, 1.0) == 750 and edit_interval_start(curves, 0.5) == 500
+
+
+def test_lpips_curves_walk_the_inversion(tiny):
+    x0 = torch.rand(2, 3, 32, 32) * 2 - 1
+    ts = make_timesteps(5, 1000, "linspace")
+    c = lpips_curves(tiny, lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)), x0, ts)
+    assert c.timesteps == ts and len(c.to_predicted_x0) == len(c.to_noisy) == 5
+    assert c.to_noisy[-1] > c.to_noisy[0]  # x_t drifts away from x as noise grows
