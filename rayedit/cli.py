@@ -82,8 +82,9 @@ def cmd_train_asyrp(args) -> int:
     resources.num_gpus asks for one). Writes direction.safetensors + direction.json to the spec's output."""
     from rayedit.pipelines.train_asyrp import train_asyrp
 
-    meta = train_asyrp(_load_train_spec(args), address=args.address, progress=not args.no_progress)
-    print(f"rayedit: direction {meta['name']!r} saved to {_load_train_spec(args).output}")
+    spec = _load_train_spec(args)
+    meta = train_asyrp(spec, address=args.address, progress=not args.no_progress)
+    print(f"rayedit: direction {meta['name']!r} saved to {spec.output}")
     print(f"  t_edit {meta['t_edit']}, t_boost {meta['t_boost']}, {meta['images']} images, "
           f"{meta['minutes']:.1f} min; final losses: clip {meta['final_clip_loss']:.4f}, "
           f"recon {meta['final_recon_loss']:.4f} (lambda_recon {meta['lambda_recon']:.3g})")
@@ -149,8 +150,8 @@ def cmd_toy_train(args) -> int:
 
 
 def cmd_toy_eval(args) -> int:
-    """Measure a toy model, one JSON line per measurement. ddpm / text-ddpm: DDIM inversion PSNR at each --steps and
-    sample validity (text-ddpm also: prompt match at CFG 1, 3, 7.5); clip: zero-shot accuracy."""
+    """Measure a toy model, one JSON line per measurement. ddpm: DDIM inversion PSNR at each --steps and sample
+    validity; text-ddpm: prompt match at each --cfg scale; clip: zero-shot accuracy."""
     import json as _json
 
     model_name = args.model or TOY_MODELS[args.what]

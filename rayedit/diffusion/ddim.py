@@ -103,7 +103,12 @@ def ddim_inversion_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, al
     return (alpha_next**0.5) * x0 + ((1 - alpha_next) ** 0.5) * eps
 
 
-def _alphas(alphas_cumprod: torch.Tensor, ts: Sequence[int], alpha_clean: float) -> list[float]:
+def grid_for(steps: int, alphas_cumprod: torch.Tensor, spacing: str = "auto") -> list[int]:
+    """The S-step grid for a model's noise schedule, ``auto`` spacing resolved against that schedule."""
+    return make_timesteps(steps, len(alphas_cumprod), resolve_spacing(spacing, alphas_cumprod))
+
+
+def grid_alphas(alphas_cumprod: torch.Tensor, ts: Sequence[int], alpha_clean: float = 1.0) -> list[float]:
     """alpha at every grid position, with the clean image's alpha at index 0 and ts[i] at index i + 1."""
     return [float(alpha_clean)] + [float(alphas_cumprod[t]) for t in ts]
 
@@ -117,7 +122,7 @@ def ddim_invert(
     callback: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Invert a clean sample to x_T with deterministic DDIM along the ascending grid ``ts``."""
-    a = _alphas(alphas_cumprod, ts, alpha_clean)
+    a = grid_alphas(alphas_cumprod, ts, alpha_clean)
     x = x0
     for i, t in enumerate(ts):
         x = ddim_inversion_step(x, eps_fn(x, t), a[i], a[i + 1])
@@ -137,7 +142,7 @@ def ddim_sample(
     callback: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Run the reverse process from x_T down the grid ``ts`` to a clean sample (eta = 0: deterministic)."""
-    a = _alphas(alphas_cumprod, ts, alpha_clean)
+    a = grid_alphas(alphas_cumprod, ts, alpha_clean)
     x = x_T
     for i in range(len(ts) - 1, -1, -1):
         noise = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from rayedit.config import DDIMSpec
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps, resolve_spacing
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for
 from rayedit.models.diffusion import DiffusionModel
 
 
@@ -22,8 +22,7 @@ class DDIMReconstruction:
         self.model = model
         self.spec = spec
         self.seed = seed
-        spacing = resolve_spacing(spec.spacing, model.alphas_cumprod)
-        self.timesteps = make_timesteps(spec.steps, model.num_train_timesteps, spacing)
+        self.timesteps = grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str]) -> torch.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rayedit.config import parse_spec
-from rayedit.models.load import toy_weights_shipped
+from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
 from rayedit.pipelines.edit import JobResult, run_job
 from rayedit.toy.generator import write_shards
 
@@ -29,7 +29,7 @@ class DemoResult:
     page: str
 
 
-TOY_DIRECTION = Path(__file__).resolve().parent.parent / "toy" / "weights" / "toy-red-to-blue"
+TOY_DIRECTION = TOY_WEIGHTS / "toy-red-to-blue"
 """The shipped Asyrp direction (made by examples/toy-asyrp-red-to-blue.yaml)."""
 
 

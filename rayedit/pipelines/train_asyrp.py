@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rayedit.config import AsyrpTrainSpec, InputSpec
+from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError
 
 
 def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
@@ -24,7 +24,7 @@ def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
             if len(out) >= limit:
                 return np.stack(out[:limit])
     if not out:
-        raise ValueError(f"no decodable images in {spec.url!r}")
+        raise SpecError(f"images.url {spec.url!r}: no decodable images")
     return np.stack(out)
 
 
@@ -37,6 +37,19 @@ def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
         return sample_images(model, spec.max_images, spec.steps, seed=spec.seed)
     pixels = read_images(spec.images, model.resolution, spec.max_images)
     return model.encode(to_model_range(pixels).to(model.device))
+
+
+def _setup(spec: AsyrpTrainSpec, n_images: int):
+    """What training and the curves both need: the fp32 model, CLIP, images in DDIM space, and the grid."""
+    from rayedit.diffusion.ddim import grid_for
+    from rayedit.models.clip import load_clip
+    from rayedit.models.load import load_diffusion, pick_device
+
+    device = pick_device()
+    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
+    clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
+    images = training_images(spec.model_copy(update={"max_images": n_images}), model)
+    return model, clip, images, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
 
 
 def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[int]) -> dict:
@@ -62,17 +75,10 @@ def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[
 
 def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
-    from rayedit.diffusion.ddim import make_timesteps, resolve_spacing
     from rayedit.editors.asyrp.artifact import model_hash, save_direction
     from rayedit.editors.asyrp.train import AsyrpTrainSettings, train_direction
-    from rayedit.models.clip import load_clip
-    from rayedit.models.load import load_diffusion, pick_device
 
-    device = pick_device()
-    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
-    clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
-    images = training_images(spec, model)
-    ts = make_timesteps(spec.steps, model.num_train_timesteps, resolve_spacing(spec.spacing, model.alphas_cumprod))
+    model, clip, images, ts = _setup(spec, spec.max_images)
     found = intervals(spec, model, clip, images, ts)
     settings = AsyrpTrainSettings(
         steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
@@ -104,18 +110,11 @@ def train_asyrp(spec: AsyrpTrainSpec, address: str | None = None, progress: bool
 
 def asyrp_curves(spec: AsyrpTrainSpec, png: str | None = None) -> dict:
     """LPIPS curves and the intervals they give for a training spec (in this process); optionally a PNG."""
-    from rayedit.diffusion.ddim import make_timesteps, resolve_spacing
     from rayedit.editors.asyrp.intervals import LpipsCurves, edit_threshold
     from rayedit.editors.asyrp.losses import text_direction
     from rayedit.editors.asyrp.plot import plot_curves
-    from rayedit.models.clip import load_clip
-    from rayedit.models.load import load_diffusion, pick_device
 
-    device = pick_device()
-    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
-    clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
-    images = training_images(spec.model_copy(update={"max_images": spec.curve_images}), model)
-    ts = make_timesteps(spec.steps, model.num_train_timesteps, resolve_spacing(spec.spacing, model.alphas_cumprod))
+    model, clip, images, ts = _setup(spec, spec.curve_images)
     found = intervals(spec.model_copy(update={"t_edit": None, "t_boost": None}), model, clip, images, ts)
     _, cosine = text_direction(clip, spec.source, spec.target)
     found["edit_threshold"] = edit_threshold(cosine)

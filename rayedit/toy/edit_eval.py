@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import colorsys
+from itertools import islice
 
 import numpy as np
 import torch
 
 from rayedit.toy.evaluate import HELD_OUT_SEED, _to_uint8
-from rayedit.toy.generator import SHAPES, sample_at
+from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import read_image
 from rayedit.toy.verdict import verdict
 
 
 def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> np.ndarray:
     """The first ``n`` held-out generator images whose object has ``colour``, uint8 (n, 32, 32, 3)."""
-    out, i = [], 0
-    while len(out) < n:
-        s, img = sample_at(seed, i)
-        i += 1
-        if s.colour == colour:
-            out.append(img)
-    return np.stack(out)
+    return np.stack([img for _, _, img in islice(samples(seed, colour), n)])
 
 
 def object_hue(img: np.ndarray) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, make_timesteps, resolve_spacing
+from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock
 from rayedit.models.errors import DirectionMismatch
@@ -23,14 +23,13 @@ class AsyrpEditor:
                  t_boost: int, train_steps: int, boost: bool = True, spacing: str = "auto", seed: int = 0):
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
-        self.timesteps = make_timesteps(steps, model.num_train_timesteps,
-                                        resolve_spacing(spacing, model.alphas_cumprod))
+        self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_edit, self.t_boost, self.boost, self.seed = t_edit, t_boost, boost, seed
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
         m, ts = self.model, self.timesteps
-        a = [1.0] + [float(m.alphas_cumprod[t]) for t in ts]
+        a = grid_alphas(m.alphas_cumprod, ts)
         plain = m.eps_fn()
         x = ddim_invert(plain, x0, ts, m.alphas_cumprod)
         gen = torch.Generator().manual_seed(self.seed)

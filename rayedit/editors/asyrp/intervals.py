@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rayedit.diffusion.ddim import ddim_inversion_step, predicted_x0
+from rayedit.diffusion.ddim import ddim_inversion_step, grid_alphas, predicted_x0
 
 EDIT_LPIPS = 0.33
 """t_edit: where LPIPS(x, P_t) reaches 0.33 - delta (Asyrp Sec. 4.1)."""
@@ -27,7 +27,7 @@ class LpipsCurves:
 def lpips_curves(model, lpips_fn, x0: torch.Tensor, ts: list[int]) -> LpipsCurves:
     """Walk the DDIM inversion of ``x0`` (in [-1, 1]) up the grid, measuring LPIPS(x, P_t) and LPIPS(x, x_t)."""
     eps_fn = model.eps_fn()
-    a = [1.0] + [float(model.alphas_cumprod[t]) for t in ts]
+    a = grid_alphas(model.alphas_cumprod, ts)
     x, to_p, to_x = x0, [], []
     for i, t in enumerate(ts):
         eps = eps_fn(x, t)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, make_timesteps, predicted_x0, resolve_spacing
+from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.editors.asyrp.delta import DeltaBlock, delta_for
 from rayedit.editors.asyrp.losses import default_lambda_recon, directional_clip_loss, text_direction
@@ -48,9 +48,8 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
            else torch.optim.Adam(params, lr=settings.lr))
     text_dir, cosine = text_direction(clip, source, target)
     lam_recon = settings.lambda_recon if settings.lambda_recon is not None else default_lambda_recon(cosine)
-    ts = make_timesteps(settings.steps, model.num_train_timesteps, resolve_spacing(settings.spacing,
-                                                                                    model.alphas_cumprod))
-    a = [1.0] + [float(model.alphas_cumprod[t]) for t in ts]
+    ts = grid_for(settings.steps, model.alphas_cumprod, settings.spacing)
+    a = grid_alphas(model.alphas_cumprod, ts)
     edit_idx = [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= settings.t_edit]
     if not edit_idx:
         raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
@@ -94,7 +93,7 @@ def sample_images(model, n: int, steps: int = 40, seed: int = 0, batch: int = 64
     """``n`` images generated from Gaussian noise with deterministic DDIM: training data without a dataset."""
     from rayedit.diffusion.ddim import ddim_sample
 
-    ts = make_timesteps(steps, model.num_train_timesteps, resolve_spacing("auto", model.alphas_cumprod))
+    ts = grid_for(steps, model.alphas_cumprod)
     g = torch.Generator().manual_seed(seed)
     out = []
     for s in range(0, n, batch):
