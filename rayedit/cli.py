@@ -144,7 +144,11 @@ def cmd_toy_train(args) -> int:
         from rayedit.toy.text_ddpm import TextDDPMTrainConfig, train_text_ddpm
 
         cls, train = (DDPMTrainConfig, train_ddpm) if args.what == "ddpm" else (TextDDPMTrainConfig, train_text_ddpm)
-        info = train(out, cls(**sizes, max_minutes=args.minutes, threads=args.threads), progress=not args.no_progress)
+        extra = {k: v for k, v in (("lr", args.lr), ("data_seed", args.data_seed)) if v is not None}
+        if args.continue_from:
+            extra["continue_from"] = args.continue_from
+        cfg = cls(**sizes, **extra, max_minutes=args.minutes, threads=args.threads)
+        info = train(out, cfg, progress=not args.no_progress)
     print(f"{preset}: {info['steps_done']} steps in {info['minutes']:.1f} min; saved to {out}")
     return 0
 
@@ -187,24 +191,38 @@ def cmd_toy_generate(args) -> int:
 
 
 def cmd_toy_eval_edit(args) -> int:
-    """Judge Asyrp direction(s) on held-out toy images of the source colour with the oracle: target colour reached,
-    shape/background/mask preserved, object hue, directional CLIP (toy CLIP). One JSON line per strength."""
+    """Judge an editor on held-out toy images of the source colour with the oracle: target colour reached,
+    shape/background/mask preserved, object hue, directional CLIP (toy CLIP). Either Asyrp direction(s)
+    (--direction, one JSON line per --strengths value) or any job spec's model + editor (--spec, with --set
+    overrides, e.g. --set editor.loss=sds); the spec's input and output are not used."""
     import json as _json
 
-    from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
-    from rayedit.editors.asyrp.artifact import load_direction
-    from rayedit.editors.asyrp.editor import asyrp_from_spec
+    from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec, SpecError
+    from rayedit.editors.build import build_editor
     from rayedit.models.clip import load_clip
     from rayedit.models.load import load_diffusion
     from rayedit.toy.edit_eval import evaluate_colour_edit
 
+    clip = load_clip(args.clip)
+    if args.spec:
+        spec = _load(args)
+        model = load_diffusion(spec.model, device="cpu")
+        editor = build_editor(model, spec.editor, spec.ddim, spec.seed)
+        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
+        head = {"spec": args.spec, "set": args.set, "editor": spec.editor.model_dump(mode="json")}
+        print(_json.dumps(head | result))
+        return 0
+    if not args.direction:
+        raise SpecError("give --direction DIR... or --spec JOB.yaml")
+    from rayedit.editors.asyrp.artifact import load_direction
+    from rayedit.editors.asyrp.editor import asyrp_from_spec
+
     _, meta = load_direction(args.direction[0])
     model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
-    clip = load_clip(args.clip)
     for strength in args.strengths:
-        spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=strength) for u in args.direction],
-                         t_edit=args.t_edit, boost=not args.no_boost)
-        editor = asyrp_from_spec(model, spec, steps=args.steps)
+        editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=strength) for u in args.direction],
+                                t_edit=args.t_edit, boost=not args.no_boost)
+        editor = asyrp_from_spec(model, editor_spec, steps=args.steps)
         result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
         print(_json.dumps({"directions": args.direction, "strength": strength, "steps": args.steps,
                            "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))
@@ -247,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--batch-size", type=int, default=None, help="images per step (default: the model's own)")
     tt.add_argument("--minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
     tt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default; DDPMs only)")
+    tt.add_argument("--continue-from", default=None, metavar="DIR",
+                    help="DDPMs: start from this pipeline folder's weights (e.g. the shipped ones) instead of scratch")
+    tt.add_argument("--lr", type=float, default=None, help="DDPMs: peak learning rate (default: the model's own)")
+    tt.add_argument("--data-seed", type=int, default=None,
+                    help="DDPMs: generator stream to train on (use a new one when continuing a run)")
     tt.add_argument("--no-progress", action="store_true", help="no progress bar")
     tt.set_defaults(fn=cmd_toy_train)
     te = toy_sub.add_parser("eval", help="measure a toy model", description=cmd_toy_eval.__doc__)
@@ -284,9 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--seed", type=int, default=0, help="generator stream (default: %(default)s)")
     tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
     tg.set_defaults(fn=cmd_toy_generate)
-    tv = toy_sub.add_parser("eval-edit", help="judge Asyrp directions with the oracle",
+    tv = toy_sub.add_parser("eval-edit", help="judge an editor (Asyrp directions or a job spec) with the oracle",
                             description=cmd_toy_eval_edit.__doc__)
-    tv.add_argument("--direction", nargs="+", required=True, help="direction folder(s), combined with one strength")
+    tv.add_argument("--direction", nargs="+", default=None, help="direction folder(s), combined with one strength")
+    tv.add_argument("--spec", default=None, metavar="JOB.yaml",
+                    help="judge this job spec's model and editor instead (e.g. a dds editor)")
+    tv.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
     tv.add_argument("--source", default="red", choices=TOY_COLOURS, help="colour of the images to edit (default: red)")
     tv.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
     tv.add_argument("--strengths", type=float, nargs="+", default=[1.0], help="strengths to try (default: 1.0)")

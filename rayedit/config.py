@@ -145,6 +145,48 @@ class AsyrpSpec(_Strict):
     """Quality boosting on [t_boost, 0]; false keeps eta = 0 there (fully deterministic edits)."""
 
 
+class ScoreDistillationSpec(_Strict):
+    """Zero-shot score distillation edit of each image by a text-conditioned model: Delta Denoising Score (DDS
+    paper Eq. 3; defaults from the authors' notebook) or plain SDS for comparison. The image (latent for latent
+    models) starts at the source and takes ``steps`` SGD steps along the guidance gradient."""
+
+    kind: Literal["dds"] = "dds"
+    """Editor kind."""
+    target_caption: str | None = None
+    """Caption every image is pushed towards (e.g. 'a photo of a lion'). Give this or ``replace``."""
+    replace: dict[str, str] | None = None
+    """Word replacements turning each source caption into its target (e.g. {red: blue}); whole words only."""
+    source_caption: str | None = None
+    """Caption of the source images for every sample; default: each sample's own caption."""
+    loss: Literal["dds", "sds"] = "dds"
+    """``dds``: eps^w(z_t, y_tgt) - eps^w(z^_t, y_src) (shared noise and t); ``sds``: eps^w(z_t, y_tgt) - eps
+    (blurs and loses detail, per the DDS paper - kept for side-by-side measurements)."""
+    guidance_scale: float = Field(7.5, ge=1.0)
+    """Classifier-free guidance in both branches, diffusers convention s = 1 + w (the notebook: 7.5)."""
+    steps: int = Field(200, ge=1, le=10000)
+    """Optimisation steps per image (one U-Net call for all four predictions each)."""
+    lr: float = Field(0.1, gt=0.0)
+    """SGD learning rate on loss * 2000 / (H * W) of the optimised tensor (the notebook's scaling)."""
+    t_min: int = Field(50, ge=1, le=999)
+    """Smallest timestep sampled (t ~ U{t_min .. t_max - 1} each step, per image)."""
+    t_max: int = Field(950, ge=2, le=1000)
+    """One past the largest timestep sampled."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ScoreDistillationSpec:
+        if (self.target_caption is None) == (self.replace is None):
+            raise ValueError("give exactly one of target_caption or replace")
+        if self.replace is not None and not self.replace:
+            raise ValueError("replace: give at least one word to replace")
+        if self.t_min >= self.t_max:
+            raise ValueError(f"t_min ({self.t_min}) must be below t_max ({self.t_max})")
+        return self
+
+
+EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec
+"""Every editor a job's ``editor`` section can name, told apart by ``kind``."""
+
+
 class ClipSpec(_Strict):
     """The CLIP model for CLIP scores (open_clip)."""
 
@@ -252,8 +294,9 @@ class JobSpec(_Strict):
     """The diffusion model."""
     ddim: DDIMSpec = Field(default_factory=DDIMSpec)
     """DDIM inversion and generation settings."""
-    editor: ReconstructSpec | AsyrpSpec = Field(default_factory=ReconstructSpec, discriminator="kind")
-    """What the edit stage does: ``kind: reconstruct`` (default) or ``kind: asyrp`` with trained directions."""
+    editor: EditorSpec = Field(default_factory=ReconstructSpec, discriminator="kind")
+    """What the edit stage does: ``kind: reconstruct`` (default), ``kind: asyrp`` with trained directions, or
+    ``kind: dds`` (zero-shot Delta Denoising Score with a text-conditioned model)."""
     score: ScoreSpec = Field(default_factory=ScoreSpec)
     """Which scores to compute."""
     filters: list[FilterRule] = Field(default_factory=list)

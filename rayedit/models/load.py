@@ -224,6 +224,16 @@ def model_resolution(spec: ModelSpec) -> int:
     return pipeline_resolution(root, spec, cfg)
 
 
+def model_takes_text(spec: ModelSpec) -> bool:
+    """Whether the model is text-conditioned (a pipeline with a text encoder), without loading weights."""
+    if spec.name in PRESETS:
+        return spec.name == "tiny-latent"
+    name = _resolve_name(spec.name)
+    root = str(Path(name).expanduser()) if _is_local(name) else name
+    kind, cfg = _layout(root, spec.model_copy(update={"name": name}))
+    return kind == "pipeline" and "text_encoder" in cfg
+
+
 def pipeline_resolution(root: str, spec: ModelSpec, index: dict) -> int:
     """The pixel side of a pipeline checkpoint: U-Net sample size, times the VAE factor for latent models."""
     unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from rayedit import __version__
 from rayedit.config import JobSpec, SpecError
-from rayedit.models.load import model_resolution
+from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
 from rayedit.stages.score import score_names
 from rayedit.storage.commit import committed_shards, write_manifest
@@ -73,7 +73,11 @@ def check_output_writable(spec: JobSpec) -> None:
 
 
 def check_editor_artifacts(spec: JobSpec) -> None:
-    """Every trained artifact the editor names must be readable before any work starts."""
+    """Every trained artifact the editor names must be readable, and the model must suit the editor, before any
+    work starts."""
+    if spec.editor.kind == "dds" and not model_takes_text(spec.model):
+        raise SpecError(f"editor.kind dds needs a text-conditioned model (e.g. toy-text-ddpm or a Stable Diffusion "
+                        f"checkpoint); model.name {spec.model.name!r} takes no text")
     if spec.editor.kind != "asyrp":
         return
     from rayedit.editors.asyrp.artifact import META

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rayedit.config import AsyrpSpec, DDIMSpec, ModelSpec, ReconstructSpec
+from rayedit.config import DDIMSpec, EditorSpec, ModelSpec, ReconstructSpec
 from rayedit.editors.build import build_editor
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import Batch, fail, ok_mask, writable
@@ -26,7 +26,7 @@ class EditImages:
     not its batch: on a batch error the rows are retried one by one to find the culprit."""
 
     def __init__(self, model: ModelSpec, ddim: DDIMSpec, seed: int = 0, device: str | None = None,
-                 editor: ReconstructSpec | AsyrpSpec | None = None):
+                 editor: EditorSpec | None = None):
         self.model_spec, self.ddim_spec, self.seed, self.device = model, ddim, seed, device
         self.editor_spec = editor or ReconstructSpec()
         self.editor = None

@@ -43,6 +43,8 @@ class DDPMTrainConfig:
     """torch threads (0: torch's default)."""
     bf16: bool = False
     """bf16 autocast: faster only on CPUs/GPUs with bf16 units (2.5x SLOWER on this project's 2-core Xeons)."""
+    continue_from: str = ""
+    """Pipeline folder whose U-Net weights start this run (EMA too); its train.json is kept in the new one's."""
 
 
 def build_unet() -> UNet2DModel:
@@ -114,10 +116,29 @@ def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, 
     return ema.eval(), info
 
 
+def start_weights(unet: torch.nn.Module, cfg: DDPMTrainConfig) -> dict | None:
+    """Load ``cfg.continue_from``'s U-Net weights into ``unet``; return that run's train.json (None: fresh start)."""
+    if not cfg.continue_from:
+        return None
+    from safetensors.torch import load_file
+
+    folder = Path(cfg.continue_from)
+    files = sorted((folder / "unet").glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"continue_from: no unet/*.safetensors under {folder}")
+    unet.load_state_dict(load_file(files[0]))
+    previous = folder / "train.json"
+    return json.loads(previous.read_text()) if previous.exists() else {}
+
+
 def train_ddpm(out_dir: str | Path, cfg: DDPMTrainConfig = DDPMTrainConfig(), progress: bool = True) -> dict:
     """Train the toy DDPM and save it (DDPMPipeline layout + train.json) under ``out_dir``."""
     torch.manual_seed(cfg.seed)
-    ema, info = train_denoiser(build_unet(), lambda step: (batch_at(cfg, step), None), cfg, "toy-ddpm", progress)
+    unet = build_unet()
+    previous = start_weights(unet, cfg)
+    ema, info = train_denoiser(unet, lambda step: (batch_at(cfg, step), None), cfg, "toy-ddpm", progress)
+    if previous is not None:
+        info["continued_from"] = previous
     out_dir = Path(out_dir)
     DDPMPipeline(unet=ema, scheduler=build_scheduler()).save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "train.json").write_text(json.dumps(info, indent=2))

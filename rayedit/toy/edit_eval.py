@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import time
 from itertools import islice
 
 import numpy as np
@@ -14,9 +15,11 @@ from rayedit.toy.oracle import read_image
 from rayedit.toy.verdict import verdict
 
 
-def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> np.ndarray:
-    """The first ``n`` held-out generator images whose object has ``colour``, uint8 (n, 32, 32, 3)."""
-    return np.stack([img for _, _, img in islice(samples(seed, colour), n)])
+def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, list[str]]:
+    """The first ``n`` held-out generator images whose object has ``colour``, uint8 (n, 32, 32, 3), and their
+    exact captions."""
+    picked = list(islice(samples(seed, colour), n))
+    return np.stack([img for _, _, img in picked]), [s.caption for _, s, _ in picked]
 
 
 def object_hue(img: np.ndarray) -> float | None:
@@ -47,16 +50,20 @@ def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target
 
 @torch.no_grad()
 def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
-    """Run ``edit`` (x0 in [-1, 1] -> edited) on ``n`` held-out ``source``-coloured images; the oracle's verdict
-    against ``target``, the mean object hue before/after, and directional CLIP when ``clip`` is given."""
-    src = images_of_colour(source, n)
-    outs = []
+    """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
+    verdict against ``target``, the mean object hue before/after, and directional CLIP when ``clip`` is given."""
+    src, captions = images_of_colour(source, n)
+    outs, seconds = [], 0.0
     for s in range(0, n, batch):
         x0 = torch.from_numpy(src[s:s + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        outs.append(_to_uint8(edit(x0)))
+        start = time.perf_counter()
+        edited = edit(x0, captions[s:s + batch])
+        seconds += time.perf_counter() - start
+        outs.append(_to_uint8(edited))
     out = np.concatenate(outs)
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
     hues = [h for h in (object_hue(o) for o in out) if h is not None]
+    result["edit_seconds_per_image"] = seconds / n
     result["hue_mean_after"] = float(np.mean(hues)) if hues else float("nan")
     result["hue_mean_before"] = float(np.mean([object_hue(a) for a in src]))
     if clip is not None:

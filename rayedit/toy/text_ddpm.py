@@ -17,7 +17,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from rayedit.toy.clip_train import caption_variant
-from rayedit.toy.ddpm import DDPMTrainConfig, build_scheduler, train_denoiser
+from rayedit.toy.ddpm import DDPMTrainConfig, build_scheduler, start_weights, train_denoiser
 from rayedit.toy.generator import sample_at
 
 TEXT_ENCODER = "toy-clip"
@@ -96,6 +96,7 @@ def train_text_ddpm(out_dir: str | Path, cfg: TextDDPMTrainConfig = TextDDPMTrai
     text = CaptionCache(OpenClipTextEncoder(clip.model, clip.tokenizer).eval())
     torch.manual_seed(cfg.seed)
     unet = build_text_unet(clip.model.text.width)
+    previous = start_weights(unet, cfg)
 
     def batches(step: int):
         x0, caps = training_batch(cfg, step)
@@ -105,5 +106,7 @@ def train_text_ddpm(out_dir: str | Path, cfg: TextDDPMTrainConfig = TextDDPMTrai
     out_dir = Path(out_dir)
     save_text_ddpm(ema, out_dir, cfg.text_encoder)
     info["config"] = asdict(cfg)
+    if previous is not None:
+        info["continued_from"] = previous
     (out_dir / "train.json").write_text(json.dumps(info, indent=2))
     return info

@@ -1,0 +1,1 @@
+"""Delta Denoising Score editors (seed 001): zero-shot per-image optimisation and trained translators."""
