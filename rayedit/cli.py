@@ -91,6 +91,23 @@ def cmd_train_asyrp(args) -> int:
     return 0
 
 
+def cmd_train_dds(args) -> int:
+    """Train a multi-task DDS translator g(z^ | k) without pairs (DDS paper section 4) with Ray Train: data-parallel
+    workers (GPUs when resources.num_gpus > 0), checkpoints under the spec's output, resume by rerunning. Writes
+    translator.safetensors + translator.json and sample grids (output/samples)."""
+    from rayedit.config import DDSTrainSpec, load_spec
+    from rayedit.pipelines.train_dds import train_dds
+
+    spec = load_spec(args.spec, args.set, kind=DDSTrainSpec)
+    meta = train_dds(spec, address=args.address, progress=not args.no_progress)
+    last = meta["history"][-1] if meta["history"] else {}
+    print(f"rayedit: translator {meta['name']!r} ({len(meta['targets'])} tasks) saved to {spec.output}")
+    if last:
+        print(f"  step {last['step']}: grad_rms {last['grad_rms']:.4f}, identity {last['identity']:.4f}, "
+              f"guidance {last['guidance_scale']:.2f}, lambda_ID {last['lambda_id']:.3f}")
+    return 0
+
+
 def cmd_asyrp_curves(args) -> int:
     """Print the LPIPS curves of an Asyrp training spec and the t_edit / t_boost they give; optionally a PNG."""
     from rayedit.pipelines.train_asyrp import asyrp_curves
@@ -109,7 +126,7 @@ def cmd_asyrp_curves(args) -> int:
     return 0
 
 
-SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec"}
+SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec", "dds-train": "DDSTrainSpec"}
 
 
 def cmd_spec(args) -> int:
@@ -281,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="guidance scales for text-ddpm prompt match (default: 1 3 7.5)")
     te.set_defaults(fn=cmd_toy_eval)
 
-    train = sub.add_parser("train", help="train an editor (asyrp)", description="Train an editor from a spec.")
+    train = sub.add_parser("train", help="train an editor (asyrp, dds)", description="Train an editor from a spec.")
     train_sub = train.add_subparsers(dest="train_command", required=True, metavar="EDITOR")
     ta = train_sub.add_parser("asyrp", help="train an Asyrp h-space direction", description=cmd_train_asyrp.__doc__)
     ta.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind asyrp-train`)")
@@ -290,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
     ta.add_argument("--no-progress", action="store_true", help="no progress bar")
     ta.set_defaults(fn=cmd_train_asyrp)
+    td = train_sub.add_parser("dds", help="train a multi-task DDS translator (Ray Train)",
+                              description=cmd_train_dds.__doc__)
+    td.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind dds-train`)")
+    td.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    td.add_argument("--address", default=None,
+                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    td.add_argument("--no-progress", action="store_true", help="no progress bar")
+    td.set_defaults(fn=cmd_train_dds)
 
     asy = sub.add_parser("asyrp", help="Asyrp tools: interval curves", description="Asyrp helper commands.")
     asy_sub = asy.add_subparsers(dest="asyrp_command", required=True, metavar="ASYRP_COMMAND")

@@ -183,7 +183,18 @@ class ScoreDistillationSpec(_Strict):
         return self
 
 
-EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec
+class TranslatorSpec(_Strict):
+    """Apply a trained DDS translator (``rayedit train dds``): one forward pass per image, z = g(z^ | task)."""
+
+    kind: Literal["translator"] = "translator"
+    """Editor kind."""
+    url: str
+    """Folder written by ``rayedit train dds`` (translator.json + translator.safetensors); any fsspec URL."""
+    task: str | int = 0
+    """Which task: one of the translator's target captions, or its index."""
+
+
+EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec | TranslatorSpec
 """Every editor a job's ``editor`` section can name, told apart by ``kind``."""
 
 
@@ -296,7 +307,8 @@ class JobSpec(_Strict):
     """DDIM inversion and generation settings."""
     editor: EditorSpec = Field(default_factory=ReconstructSpec, discriminator="kind")
     """What the edit stage does: ``kind: reconstruct`` (default), ``kind: asyrp`` with trained directions, or
-    ``kind: dds`` (zero-shot Delta Denoising Score with a text-conditioned model)."""
+    ``kind: dds`` (zero-shot Delta Denoising Score with a text-conditioned model), or ``kind: translator`` (a
+    trained DDS translator)."""
     score: ScoreSpec = Field(default_factory=ScoreSpec)
     """Which scores to compute."""
     filters: list[FilterRule] = Field(default_factory=list)
@@ -380,6 +392,92 @@ class AsyrpTrainSpec(_Strict):
     def _pairs(self):
         if isinstance(self.source, list) and isinstance(self.target, list) and len(self.source) != len(self.target):
             raise ValueError(f"source has {len(self.source)} captions but target has {len(self.target)}")
+        return self
+
+
+class GuidanceWarmup(_Strict):
+    """Classifier-free guidance scale over training: a linear ramp (the paper: without it, mode collapse)."""
+
+    start: float = Field(1.5, ge=1.0)
+    """Scale at step 0 (diffusers convention s = 1 + w)."""
+    end: float = Field(7.5, ge=1.0)
+    """Scale after the ramp."""
+    steps: int = Field(500, ge=0)
+    """Length of the ramp in optimizer steps (0: ``end`` from the start - the ablation)."""
+
+
+class IdentitySchedule(_Strict):
+    """lambda_ID over training: cosine decay from ``start`` to ``end`` over all steps."""
+
+    start: float = Field(1.0, ge=0.0)
+    """Weight of |g(z^|k) - z^|^2 at step 0."""
+    end: float = Field(0.1, ge=0.0)
+    """Weight at the last step."""
+
+
+class TrainWorkers(_Strict):
+    """Ray Train data-parallel workers (TorchTrainer): one model replica each, gradients all-reduced."""
+
+    workers: int = Field(1, ge=1)
+    """Number of training workers."""
+    num_gpus: float = Field(0.0, ge=0.0)
+    """GPUs per worker (0: CPU workers)."""
+    num_cpus: float = Field(1.0, gt=0.0)
+    """CPUs per worker."""
+
+
+class DDSTrainSpec(_Strict):
+    """``rayedit train dds``: a multi-task translator g(z^ | k) trained without pairs (DDS paper section 4)."""
+
+    name: str = "dds-translator"
+    """Run name: checkpoints live under ``output``/checkpoints/``name`` and a rerun resumes from them."""
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(name="toy-text-ddpm"))
+    """The frozen text-conditioned diffusion model that scores the translations."""
+    images: InputSpec
+    """Source images (any input the pipeline reads)."""
+    max_images: int | None = Field(None, ge=1)
+    """Use only the first this many images (default: all)."""
+    source: str
+    """Source caption y_src (e.g. 'a photo of a cat')."""
+    targets: list[str] = Field(min_length=1)
+    """Target captions y_k, one task each (e.g. ['a photo of a lion', 'a photo of a tiger'])."""
+    loss: Literal["dds", "sds"] = "dds"
+    """``sds`` swaps the DDS gradient for SDS (the paper's ablation)."""
+    init: Literal["small", "model"] = "small"
+    """``model``: the translator starts as a copy of the diffusion U-Net (the paper); ``small``: a fresh small one."""
+    widths: list[int] = Field(default_factory=lambda: [32, 64, 64], min_length=2)
+    """Channel widths of the small translator's U-Net levels."""
+    steps: int = Field(2000, ge=1)
+    """Optimizer steps."""
+    batch_size: int = Field(8, ge=1)
+    """Images per step per worker."""
+    lr: float = Field(1e-4, gt=0.0)
+    """AdamW learning rate."""
+    guidance: GuidanceWarmup = Field(default_factory=GuidanceWarmup)
+    """CFG warm-up."""
+    identity: IdentitySchedule = Field(default_factory=IdentitySchedule)
+    """lambda_ID schedule."""
+    t_min: int = Field(50, ge=1, le=999)
+    """Smallest timestep sampled for the DDS gradient."""
+    t_max: int = Field(950, ge=2, le=1000)
+    """One past the largest timestep sampled."""
+    checkpoint_every: int = Field(200, ge=1)
+    """Steps between checkpoints (and logged metrics)."""
+    sample_every: int = Field(500, ge=0)
+    """Steps between sample grids (PNG under ``output``/samples; 0: none)."""
+    output: str
+    """Folder (local path or fsspec URL) for translator.safetensors + translator.json, checkpoints and samples."""
+    resources: TrainWorkers = Field(default_factory=TrainWorkers)
+    """Ray Train workers."""
+    seed: int = 0
+    """Seed for the translator's initialisation, task and timestep sampling."""
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.t_min >= self.t_max:
+            raise ValueError(f"t_min ({self.t_min}) must be below t_max ({self.t_max})")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets: captions must be distinct (one task each)")
         return self
 
 

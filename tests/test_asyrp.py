@@ -6,11 +6,12 @@ import torch
 from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, make_timesteps
 from rayedit.diffusion.hspace import capture_h, plain_and_edited_eps
-from rayedit.editors.asyrp.artifact import load_direction, model_hash, save_direction
+from rayedit.editors.asyrp.artifact import load_direction, save_direction
 from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock, delta_for
 from rayedit.editors.asyrp.editor import AsyrpEditor, DirectionMismatch, asyrp_from_spec
 from rayedit.editors.asyrp.intervals import LpipsCurves, edit_interval_start, first_reaching, lpips_curves
 from rayedit.models.load import load_diffusion
+from rayedit.models.weights import model_hash
 
 
 @pytest.fixture(scope="module")

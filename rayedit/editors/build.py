@@ -16,4 +16,8 @@ def build_editor(model, editor: EditorSpec, ddim: DDIMSpec, seed: int = 0):
         from rayedit.editors.dds.zero_shot import ScoreDistillationEditor
 
         return ScoreDistillationEditor(model, editor, seed)
+    if editor.kind == "translator":
+        from rayedit.editors.dds.apply import translator_from_spec
+
+        return translator_from_spec(model, editor)
     return DDIMReconstruction(model, ddim, seed=seed)

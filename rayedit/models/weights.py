@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -20,3 +21,13 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
+
+
+def model_hash(unet: torch.nn.Module) -> str:
+    """sha256 over the U-Net's parameters (names, shapes, bytes): ties a direction to the exact weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(unet.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -72,25 +72,42 @@ def check_output_writable(spec: JobSpec) -> None:
         raise SpecError(f"output {redact(spec.output.url)} is not writable: {type(err).__name__}: {err}") from None
 
 
+def _artifact_meta(url: str, where: str, meta_name: str, what: str, how: str) -> dict:
+    """The JSON that marks a trained artifact complete, or a SpecError naming the field."""
+    import json
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+        found = fs.exists(f"{root}/{meta_name}")
+        meta = json.loads(fs.cat_file(f"{root}/{meta_name}")) if found else None
+    except Exception as err:  # noqa: BLE001 - any store error means we cannot read it
+        raise SpecError(f"{where} {redact(url)}: {type(err).__name__}: {err}") from None
+    if meta is None:
+        raise SpecError(f"{where} {redact(url)} holds no {what} ({meta_name}); make one with `{how}`")
+    return meta
+
+
 def check_editor_artifacts(spec: JobSpec) -> None:
     """Every trained artifact the editor names must be readable, and the model must suit the editor, before any
     work starts."""
-    if spec.editor.kind == "dds" and not model_takes_text(spec.model):
+    editor = spec.editor
+    if editor.kind == "dds" and not model_takes_text(spec.model):
         raise SpecError(f"editor.kind dds needs a text-conditioned model (e.g. toy-text-ddpm or a Stable Diffusion "
                         f"checkpoint); model.name {spec.model.name!r} takes no text")
-    if spec.editor.kind != "asyrp":
-        return
-    from rayedit.editors.asyrp.artifact import META
+    if editor.kind == "asyrp":
+        from rayedit.editors.asyrp.artifact import META
 
-    for i, d in enumerate(spec.editor.directions):
+        for i, d in enumerate(editor.directions):
+            _artifact_meta(d.url, f"editor.directions[{i}].url", META, "Asyrp direction", "rayedit train asyrp")
+    if editor.kind == "translator":
+        from rayedit.editors.dds.apply import task_index
+        from rayedit.editors.dds.translator import META
+
+        meta = _artifact_meta(editor.url, "editor.url", META, "DDS translator", "rayedit train dds")
         try:
-            fs, root = fsspec.core.url_to_fs(d.url)
-            found = fs.exists(f"{root}/{META}")
-        except Exception as err:  # noqa: BLE001 - any store error means we cannot read it
-            raise SpecError(f"editor.directions[{i}].url {redact(d.url)}: {type(err).__name__}: {err}") from None
-        if not found:
-            raise SpecError(f"editor.directions[{i}].url {redact(d.url)} holds no Asyrp direction ({META}); "
-                            "make one with `rayedit train asyrp`")
+            task_index(meta["targets"], editor.task)
+        except ValueError as err:
+            raise SpecError(f"editor.task: {err}") from None
 
 
 def plan_job(spec: JobSpec) -> JobPlan:

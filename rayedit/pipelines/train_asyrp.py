@@ -75,8 +75,9 @@ def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[
 
 def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
-    from rayedit.editors.asyrp.artifact import model_hash, save_direction
+    from rayedit.editors.asyrp.artifact import save_direction
     from rayedit.editors.asyrp.train import AsyrpTrainSettings, train_direction
+    from rayedit.models.weights import model_hash
 
     model, clip, images, ts = _setup(spec, spec.max_images)
     found = intervals(spec, model, clip, images, ts)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import fsspec
-import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from rayedit.editors.asyrp.delta import DeltaBlock
 
 WEIGHTS, META = "direction.safetensors", "direction.json"
-
-
-def model_hash(unet: torch.nn.Module) -> str:
-    """sha256 over the U-Net's parameters (names, shapes, bytes): ties a direction to the exact weights."""
-    h = hashlib.sha256()
-    for name, t in sorted(unet.state_dict().items()):
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def save_direction(url: str, delta: DeltaBlock, meta: dict) -> None:

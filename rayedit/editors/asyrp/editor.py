@@ -49,7 +49,8 @@ def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 
     """Build the editor a job's ``editor: {kind: asyrp}`` section asks for (directions loaded from their URLs)."""
     import torch as _torch
 
-    from rayedit.editors.asyrp.artifact import load_direction, model_hash
+    from rayedit.editors.asyrp.artifact import load_direction
+    from rayedit.models.weights import model_hash
 
     loaded = [load_direction(d.url) for d in spec.directions]
     if next(model.unet.parameters()).dtype == _torch.float32:  # the hash is over fp32 weights

@@ -1,0 +1,65 @@
+"""The translator's training objective and schedules (DDS paper section 4): DDS + lambda_ID(step) * identity,
+with classifier-free guidance warmed up from low to high (without warm-up the translator mode-collapses)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from rayedit.diffusion.guidance import dds_gradient, sds_gradient
+
+
+def warmup(step: int, start: float, end: float, steps: int) -> float:
+    """Linear ramp from ``start`` to ``end`` over ``steps`` (then ``end``): the CFG warm-up."""
+    return end if steps <= 0 else start + (end - start) * min(1.0, step / steps)
+
+
+def cosine_decay(step: int, start: float, end: float, steps: int) -> float:
+    """Cosine schedule from ``start`` at step 0 to ``end`` at ``steps``: the identity weight lambda_ID."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(steps, 1))))
+
+
+@dataclass
+class TaskConditions:
+    """Frozen text embeddings the gradient needs: one per target task, the source caption, the empty caption."""
+
+    targets: torch.Tensor
+    """(K, L, D) embeddings of the K target captions."""
+    source: torch.Tensor
+    """(1, L, D) embedding of the source caption."""
+    uncond: torch.Tensor
+    """(1, L, D) embedding of the empty caption."""
+
+    @classmethod
+    def encode(cls, model, targets: list[str], source: str) -> TaskConditions:
+        """Embed the captions with the diffusion model's own text encoder."""
+        return cls(model.embed_prompts(targets), model.embed_prompts([source]), model.embed_prompts([""]))
+
+
+def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, task: torch.Tensor, conds: TaskConditions,
+                    guidance_scale: float, lambda_id: float, t_range: tuple[int, int], generator: torch.Generator,
+                    loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
+    """DDS(g(z^|k), y_k; z^, y_src) + lambda_ID |g(z^|k) - z^|^2 for a batch (``z`` = the translator's output).
+
+    Both terms use the zero-shot notebook's per-image 2000 / (H * W) normalisation (summed over pixels, averaged
+    over the batch), so lambda_ID = 1 pulls towards the source as hard as a unit gradient pushes away.
+    ``loss='sds'`` replaces DDS by SDS (the paper's ablation).
+    """
+    b = z.shape[0]
+    t = torch.randint(t_range[0], t_range[1], (b,), generator=generator).to(z.device)
+    noise = torch.randn(z.shape, generator=generator).to(z.device)
+    w = guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Eq. 1), diffusers scale s = 1 + w
+    cond = conds.targets[task]
+    uncond = conds.uncond.expand_as(cond)
+    if loss == "dds":
+        grad = dds_gradient(model, z.detach(), z_src, t, noise, cond, conds.source.expand_as(cond), uncond, w)
+    else:
+        grad = sds_gradient(model, z.detach(), t, noise, cond, uncond, w)
+    norm = 2000.0 / (z.shape[-2] * z.shape[-1]) / b
+    score_term = (z * grad).sum() * norm  # surrogate whose gradient w.r.t. z is grad (DDS Eq. 3)
+    identity = (z - z_src).pow(2).sum() * norm
+    total = score_term + lambda_id * identity
+    return total, {"grad_rms": float(grad.pow(2).mean().sqrt()), "identity": float(identity.detach()),
+                   "guidance_scale": guidance_scale, "lambda_id": lambda_id}

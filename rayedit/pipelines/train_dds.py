@@ -1,0 +1,217 @@
+"""``rayedit train dds``: a multi-task DDS translator trained data-parallel with Ray Train over a Ray Dataset.
+
+Each worker holds the frozen diffusion model and a translator replica (DDP when there are several workers), reads
+its split of the source images, and reports metrics every ``checkpoint_every`` steps with a checkpoint (translator,
+optimizer, step) to ``output``/checkpoints. Rerunning the same spec resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rayedit.config import DDSTrainSpec, SpecError
+
+STATE, OPTIMIZER, PROGRESS = "translator.safetensors", "optimizer.pt", "progress.json"
+
+
+def source_dataset(spec: DDSTrainSpec, resolution: int):
+    """A Ray Dataset with one ``pixels`` column (uint8 H x W x 3) of the decodable source images."""
+    import ray
+
+    from rayedit.cluster.adapter import StagePlan, apply_stage
+    from rayedit.stages.compose import Then
+    from rayedit.stages.decode import DecodeImages
+    from rayedit.stages.read import ReadShards
+    from rayedit.storage.shards import plan_shards
+
+    shards = plan_shards(spec.images)
+    if not shards:
+        raise SpecError(f"images.url {spec.images.url!r}: no input shards")
+    inp = spec.images
+    ds = ray.data.from_items([s.to_row() for s in shards], override_num_blocks=len(shards))
+    ds = apply_stage(ds, StagePlan("read_decode", lambda: Then(ReadShards(inp), DecodeImages(resolution)), 1,
+                                   num_cpus=0.25, generator=True))
+
+    def decodable(batch):
+        from rayedit.stages.batch import ok_mask
+
+        ok = ok_mask(batch)
+        return {"pixels": np.asarray(batch["pixels"])[ok]}
+
+    ds = ds.map_batches(decodable, batch_format="numpy", num_cpus=0.25)
+    return ds.limit(spec.max_images) if spec.max_images else ds
+
+
+def checkpoint_storage(url: str) -> tuple[str, object | None]:
+    """(storage_path, pyarrow filesystem or None) for Ray Train's checkpoints under ``url``/checkpoints."""
+    import fsspec
+    import pyarrow.fs
+
+    fs, root = fsspec.core.url_to_fs(url)
+    if getattr(fs, "protocol", None) in ("file", ("file", "local")) or type(fs).__name__ == "LocalFileSystem":
+        return str(Path(root).resolve() / "checkpoints"), None
+    return f"{root}/checkpoints", pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
+
+
+def _save_checkpoint(folder: str, translator, opt, step: int, history: list[dict]) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in translator.state_dict().items()}, f"{folder}/{STATE}")
+    torch.save(opt.state_dict(), f"{folder}/{OPTIMIZER}")
+    Path(folder, PROGRESS).write_text(json.dumps({"step": step, "history": history}))
+
+
+def _load_checkpoint(checkpoint, translator, opt) -> tuple[int, list[dict]]:
+    from safetensors.torch import load_file
+
+    with checkpoint.as_directory() as folder:
+        translator.load_state_dict(load_file(f"{folder}/{STATE}"))
+        opt.load_state_dict(torch.load(f"{folder}/{OPTIMIZER}", map_location="cpu", weights_only=True))
+        progress = json.loads(Path(folder, PROGRESS).read_text())
+    return progress["step"], progress["history"]
+
+
+def sample_grid(model, translator, x_src: torch.Tensor) -> np.ndarray:
+    """uint8 grid: the source row, then one row per task (pixels decoded from DDIM space)."""
+    from rayedit.stages.edit import to_uint8
+
+    rows = [to_uint8(model.decode(x_src))]
+    with torch.no_grad():
+        for k in range(translator.num_tasks):
+            task = torch.full((x_src.shape[0],), k, dtype=torch.long, device=x_src.device)
+            rows.append(to_uint8(model.decode(translator(x_src, task))))
+    return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+
+
+def _write_png(url: str, grid: np.ndarray) -> None:
+    import fsspec
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(path, buf.getvalue())
+
+
+def train_loop(config: dict) -> None:
+    """One Ray Train worker: DDS + lambda_ID * identity on its split of the images (DDS paper section 4)."""
+    import ray.train
+    import ray.train.torch
+
+    from rayedit.editors.dds.objective import TaskConditions, cosine_decay, translator_loss, warmup
+    from rayedit.editors.dds.translator import build_translator
+    from rayedit.models.load import load_diffusion
+    from rayedit.stages.edit import to_model_range
+
+    spec = DDSTrainSpec.model_validate(config["spec"])
+    ctx = ray.train.get_context()
+    rank, device = ctx.get_world_rank(), ray.train.torch.get_device()
+    torch.set_num_threads(max(1, int(spec.resources.num_cpus)))
+    model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=str(device), seed=spec.seed)
+    conds = TaskConditions.encode(model, spec.targets, spec.source)
+    translator = build_translator(model, spec.targets, spec.init, tuple(spec.widths), spec.seed).to(device)
+    opt = torch.optim.AdamW(translator.parameters(), lr=spec.lr, weight_decay=0.0)
+    step, history = 0, []
+    if (checkpoint := ray.train.get_checkpoint()) is not None:
+        step, history = _load_checkpoint(checkpoint, translator, opt)
+    trained = ray.train.torch.prepare_model(translator, move_to_device=False)
+    gen = torch.Generator().manual_seed(spec.seed * 1000 + rank * 7919 + step)
+    shard = ray.train.get_dataset_shard("train")
+    bar = _progress_bar(spec, step) if rank == 0 and config.get("progress") else None
+    fixed, window, start = None, [], time.time()
+    while step < spec.steps:
+        batches = 0
+        for batch in shard.iter_torch_batches(batch_size=spec.batch_size, drop_last=True):
+            batches += 1
+            x_src = model.encode(to_model_range(batch["pixels"].cpu().numpy()).to(device))
+            fixed = x_src[:8] if fixed is None else fixed
+            task = torch.randint(0, len(spec.targets), (x_src.shape[0],), generator=gen).to(device)
+            scale = warmup(step, spec.guidance.start, spec.guidance.end, spec.guidance.steps)
+            lam = cosine_decay(step, spec.identity.start, spec.identity.end, spec.steps)
+            loss, parts = translator_loss(model, trained(x_src, task), x_src, task, conds, scale, lam,
+                                          (spec.t_min, spec.t_max), gen, spec.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            window.append(parts)
+            if bar is not None:
+                bar.update(1)
+            if rank == 0 and spec.sample_every and step % spec.sample_every == 0:
+                _write_png(f"{spec.output}/samples/step-{step:06d}.png", sample_grid(model, translator, fixed))
+            if step % spec.checkpoint_every == 0 or step == spec.steps:
+                metrics = {"step": step, "minutes": (time.time() - start) / 60,
+                           **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
+                history.append(metrics)
+                window = []
+                with tempfile.TemporaryDirectory() as folder:
+                    ckpt = None
+                    if rank == 0:
+                        _save_checkpoint(folder, translator, opt, step, history)
+                        ckpt = ray.train.Checkpoint.from_directory(folder)
+                    ray.train.report(metrics, checkpoint=ckpt)
+            if step >= spec.steps:
+                break
+        if batches == 0:
+            raise SpecError(f"a training worker got fewer than batch_size={spec.batch_size} images; use more images, "
+                            "fewer workers or a smaller batch_size")
+    if rank == 0:
+        _save_final(spec, model, translator, history, fixed)
+
+
+def _progress_bar(spec: DDSTrainSpec, step: int):
+    from ray.experimental.tqdm_ray import tqdm
+
+    bar = tqdm(total=spec.steps, desc=f"train dds {spec.name}")
+    bar.update(step)
+    return bar
+
+
+def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixed) -> None:
+    from rayedit.editors.dds.translator import save_translator
+    from rayedit.models.weights import model_hash
+
+    if fixed is not None:
+        _write_png(f"{spec.output}/samples/final.png", sample_grid(model, translator, fixed))
+    meta = {"name": spec.name, "source": spec.source, "targets": spec.targets, "model_id": spec.model.name,
+            "model_hash": model_hash(model.unet), "init": spec.init, "loss": spec.loss,
+            "settings": spec.model_dump(mode="json", exclude={"images", "output"}), "history": history}
+    save_translator(spec.output, translator, meta)
+
+
+def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = True) -> dict:
+    """Fit the translator with a Ray Train TorchTrainer (resuming from ``output``/checkpoints); returns its meta."""
+    import fsspec
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from rayedit.cluster.runtime import init_ray
+    from rayedit.editors.dds.translator import META
+    from rayedit.models.load import model_resolution, model_takes_text
+
+    if not model_takes_text(spec.model):
+        raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "
+                        "model (e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")
+    init_ray(address)
+    res = spec.resources
+    storage_path, storage_fs = checkpoint_storage(spec.output)
+    trainer = TorchTrainer(
+        train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "progress": progress},
+        scaling_config=ScalingConfig(num_workers=res.workers, use_gpu=res.num_gpus > 0,
+                                     resources_per_worker={"CPU": res.num_cpus} | (
+                                         {"GPU": res.num_gpus} if res.num_gpus else {})),
+        datasets={"train": source_dataset(spec, model_resolution(spec.model))},
+        run_config=RunConfig(name=spec.name, storage_path=storage_path, storage_filesystem=storage_fs,
+                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+    )
+    trainer.fit()
+    fs, root = fsspec.core.url_to_fs(spec.output)
+    return json.loads(fs.cat_file(f"{root}/{META}"))

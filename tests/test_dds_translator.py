@@ -1,0 +1,117 @@
+"""DDS translator: the network, its objective and schedules, artifacts, Ray Train training with resume, apply."""
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from rayedit.cli import main
+from rayedit.config import ModelSpec, SpecError, parse_spec
+from rayedit.diffusion.guidance import dds_gradient
+from rayedit.editors.dds.apply import TranslatorEditor, task_index
+from rayedit.editors.dds.objective import TaskConditions, cosine_decay, translator_loss, warmup
+from rayedit.editors.dds.translator import build_translator, load_translator, save_translator
+from rayedit.models.load import load_diffusion
+from rayedit.pipelines.edit import plan_job
+from rayedit.toy.generator import write_shards
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_diffusion(ModelSpec(name="tiny-latent"), device="cpu")
+
+
+def test_schedules():
+    assert [warmup(s, 1.5, 7.5, 100) for s in (0, 50, 100, 500)] == [1.5, 4.5, 7.5, 7.5]
+    assert warmup(0, 1.5, 7.5, 0) == 7.5  # no warm-up: the ablation
+    assert cosine_decay(0, 1.0, 0.1, 10) == 1.0 and cosine_decay(10, 1.0, 0.1, 10) == pytest.approx(0.1)
+    assert cosine_decay(5, 1.0, 0.1, 10) == pytest.approx(0.55)
+
+
+def test_translator_starts_as_identity_and_roundtrips(model, tmp_path):
+    tr = build_translator(model, ["a lion", "a tiger"], init="small", widths=(16, 32))
+    assert torch.allclose(tr.task_tokens, model.embed_prompts(["a lion", "a tiger"]))
+    assert torch.equal(tr.task_time, torch.full((2,), 500.0))
+    x = torch.randn(3, 4, 16, 16)
+    task = torch.tensor([0, 1, 1])
+    assert torch.equal(tr(x, task), x)  # zeroed output convolution: g starts as the identity
+    with torch.no_grad():
+        for p in tr.unet.conv_out.parameters():
+            p.normal_()
+    before = tr(x, task)
+    assert not torch.allclose(before[1], tr(x, torch.tensor([0, 0, 0]))[1])  # the task changes the output
+    save_translator(str(tmp_path / "tr"), tr, {"targets": ["a lion", "a tiger"]})
+    loaded, meta = load_translator(str(tmp_path / "tr"))
+    assert meta["tasks"] == 2 and torch.allclose(loaded(x, task), before, atol=1e-6)
+    copy = build_translator(model, ["a lion"], init="model")
+    assert copy.unet.config.block_out_channels == model.unet.config.block_out_channels
+
+
+def test_task_choice():
+    assert task_index(["a lion", "a tiger"], "a tiger") == 1 and task_index(["a lion"], 0) == 0
+    with pytest.raises(ValueError, match="not one of"):
+        task_index(["a lion"], "a bear")
+    with pytest.raises(ValueError, match="out of range"):
+        task_index(["a lion"], 3)
+
+
+def test_objective_gradient_is_the_dds_gradient_plus_identity(model):
+    conds = TaskConditions.encode(model, ["a lion", "a tiger"], "a cat")
+    z_src = torch.randn(2, 4, 16, 16)
+    z = (z_src + 0.1 * torch.randn_like(z_src)).requires_grad_(True)
+    task = torch.tensor([1, 0])
+    loss, parts = translator_loss(model, z, z_src, task, conds, 7.5, 0.5, (100, 900), torch.Generator().manual_seed(3))
+    loss.backward()
+    gen = torch.Generator().manual_seed(3)  # replay the same t and noise
+    t = torch.randint(100, 900, (2,), generator=gen)
+    noise = torch.randn(z.shape, generator=gen)
+    cond = conds.targets[task]
+    grad = dds_gradient(model, z.detach(), z_src, t, noise, cond, conds.source.expand_as(cond),
+                        conds.uncond.expand_as(cond), 6.5)
+    norm = 2000 / (16 * 16) / 2
+    assert torch.allclose(z.grad, norm * (grad + 0.5 * 2 * (z.detach() - z_src)), atol=1e-5)
+    assert parts["guidance_scale"] == 7.5 and parts["lambda_id"] == 0.5
+
+
+def test_translator_editor_applies_one_task(model):
+    tr = build_translator(model, ["a lion", "a tiger"], widths=(16, 32))
+    with torch.no_grad():
+        for p in tr.unet.conv_out.parameters():
+            p.normal_()
+    x = torch.randn(2, 4, 16, 16)
+    out = TranslatorEditor(model, tr, 1)(x, ["a cat", "a cat"])
+    assert torch.allclose(out, tr(x, torch.tensor([1, 1])), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_resume_and_apply_through_the_cli(tmp_path, ray_local, capsys):
+    write_shards(f"{tmp_path}/in/toy", 8, per_shard=4)
+    train = {"source": "a red circle", "targets": ["a blue circle", "a green circle"],
+             "model": {"name": "tiny-latent"}, "images": {"url": f"{tmp_path}/in/toy-*.tar"}, "steps": 4,
+             "batch_size": 2, "checkpoint_every": 2,
+             "sample_every": 2, "widths": [16, 32], "output": str(tmp_path / "tr")}
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
+    assert main(["train", "dds", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
+    _, meta = load_translator(str(tmp_path / "tr"))
+    assert [h["step"] for h in meta["history"]] == [2, 4] and meta["targets"] == train["targets"]
+    assert (tmp_path / "tr" / "samples" / "step-000004.png").is_file()
+    first = meta["history"]
+    # rerun with more steps: resumes from the step-4 checkpoint instead of starting over
+    assert main(["train", "dds", str(tmp_path / "train.yaml"), "--set", "steps=6", "--no-progress"]) == 0
+    _, meta = load_translator(str(tmp_path / "tr"))
+    assert [h["step"] for h in meta["history"]] == [2, 4, 6] and meta["history"][:2] == first
+    assert "translator" in capsys.readouterr().out
+
+    job = {"input": {"url": f"{tmp_path}/in/toy-*.tar"}, "model": {"name": "tiny-latent"},
+           "editor": {"kind": "translator", "url": str(tmp_path / "tr"), "task": "a green circle"},
+           "score": {"lpips": {"random_backbone": True}}, "output": {"url": str(tmp_path / "out")}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    assert main(["run", str(tmp_path / "job.yaml"), "--no-progress"]) == 0
+    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"edited"}
+    bad = parse_spec(job | {"editor": job["editor"] | {"task": "a purple circle"}})
+    with pytest.raises(SpecError, match="editor.task: task 'a purple circle' is not one of"):
+        plan_job(bad)
+    missing = parse_spec(job | {"editor": {"kind": "translator", "url": str(tmp_path / "none")}})
+    with pytest.raises(SpecError, match="holds no DDS translator"):
+        plan_job(missing)
