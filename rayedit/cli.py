@@ -108,6 +108,24 @@ def cmd_train_dds(args) -> int:
     return 0
 
 
+def cmd_select_timesteps(args) -> int:
+    """HQS over candidate timesteps (SDD): for each t, the guidance gradient w.r.t. the sample images, its magnitude
+    N_t and spatial entropy H_t, averaged, normalised across t; HQS_t = (N^_t + 1 - H^_t) / 2. Images are sharded
+    across an actor pool (GPUs with resources.num_gpus). Writes hqs.json (curve, selected set) and hqs.png."""
+    from rayedit.config import HQSSelectSpec, load_spec
+    from rayedit.pipelines.select_timesteps import select_timesteps
+
+    spec = load_spec(args.spec, args.set, kind=HQSSelectSpec)
+    result = select_timesteps(spec, address=args.address)
+    print("t      N_t         H_t       HQS_t")
+    for t, n, h, q in zip(result["timesteps"], result["magnitude"], result["entropy"], result["hqs"], strict=True):
+        print(f"{t:<6d} {n:10.5f}  {h:8.4f}  {q:6.3f}{'  *' if t in result['selected'] else ''}")
+    rule = "argmax" if spec.threshold is None else f"HQS > {spec.threshold}"
+    print(f"selected ({rule}): {result['selected']}; {result['images']} images in {result['seconds']:.1f} s; "
+          f"written to {spec.output}/hqs.json and hqs.png")
+    return 0
+
+
 def cmd_asyrp_curves(args) -> int:
     """Print the LPIPS curves of an Asyrp training spec and the t_edit / t_boost they give; optionally a PNG."""
     from rayedit.pipelines.train_asyrp import asyrp_curves
@@ -126,7 +144,8 @@ def cmd_asyrp_curves(args) -> int:
     return 0
 
 
-SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec", "dds-train": "DDSTrainSpec"}
+SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec", "dds-train": "DDSTrainSpec",
+              "hqs": "HQSSelectSpec"}
 
 
 def cmd_spec(args) -> int:
@@ -315,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
     td.add_argument("--no-progress", action="store_true", help="no progress bar")
     td.set_defaults(fn=cmd_train_dds)
+
+    st = sub.add_parser("select-timesteps", help="HQS: which timesteps carry an edit",
+                        description=cmd_select_timesteps.__doc__)
+    st.add_argument("spec", help="spec YAML (fields: `rayedit spec --kind hqs`)")
+    st.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    st.add_argument("--address", default=None,
+                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    st.set_defaults(fn=cmd_select_timesteps)
 
     asy = sub.add_parser("asyrp", help="Asyrp tools: interval curves", description="Asyrp helper commands.")
     asy_sub = asy.add_subparsers(dest="asyrp_command", required=True, metavar="ASYRP_COMMAND")

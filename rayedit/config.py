@@ -481,6 +481,44 @@ class DDSTrainSpec(_Strict):
         return self
 
 
+class HQSSelectSpec(_Strict):
+    """``rayedit select-timesteps``: which timesteps carry the edit - HQS_t over sample images (SDD; ALGORITHMS.md)."""
+
+    name: str = "hqs-selection"
+    """Name recorded in the artifact."""
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(name="toy-text-ddpm"))
+    """Text-conditioned diffusion model whose guidance is scored."""
+    images: InputSpec
+    """Sample images (any input the pipeline reads)."""
+    max_images: int | None = Field(None, ge=1)
+    """Use only the first this many images (default: all)."""
+    target: str
+    """Target caption y of the guidance."""
+    source: str | None = None
+    """Source caption: the gradient becomes DDS (target vs source) instead of SDS."""
+    guidance_scale: float = Field(7.5, ge=1.0)
+    """Classifier-free guidance scale (diffusers convention s = 1 + w)."""
+    timesteps: list[int] = Field(default_factory=lambda: list(range(50, 951, 50)), min_length=2)
+    """Candidate timesteps (default 50..950 step 50)."""
+    noise_samples: int = Field(1, ge=1)
+    """Noise draws per image and timestep (averaged)."""
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """xi: select {t : HQS_t > xi}; null selects the argmax."""
+    output: str
+    """Folder (any fsspec URL) for hqs.json and hqs.png."""
+    resources: StageResources = Field(default_factory=lambda: StageResources(batch_size=8))
+    """Actor pool that computes the gradients (``num_gpus`` per actor on GPU clusters)."""
+    seed: int = 0
+    """Seed of the per-image noise (derived from the sample key: the same result on any number of actors)."""
+
+    @field_validator("timesteps")
+    @classmethod
+    def _timesteps_ok(cls, v: list[int]) -> list[int]:
+        if any(not 0 <= t <= 999 for t in v) or len(set(v)) != len(v):
+            raise ValueError("timesteps must be distinct integers in 0..999")
+        return sorted(v)
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid job spec {source}:"]
     for e in err.errors():

@@ -21,34 +21,6 @@ from rayedit.config import DDSTrainSpec, SpecError
 STATE, OPTIMIZER, PROGRESS = "translator.safetensors", "optimizer.pt", "progress.json"
 
 
-def source_dataset(spec: DDSTrainSpec, resolution: int):
-    """A Ray Dataset with one ``pixels`` column (uint8 H x W x 3) of the decodable source images."""
-    import ray
-
-    from rayedit.cluster.adapter import StagePlan, apply_stage
-    from rayedit.stages.compose import Then
-    from rayedit.stages.decode import DecodeImages
-    from rayedit.stages.read import ReadShards
-    from rayedit.storage.shards import plan_shards
-
-    shards = plan_shards(spec.images)
-    if not shards:
-        raise SpecError(f"images.url {spec.images.url!r}: no input shards")
-    inp = spec.images
-    ds = ray.data.from_items([s.to_row() for s in shards], override_num_blocks=len(shards))
-    ds = apply_stage(ds, StagePlan("read_decode", lambda: Then(ReadShards(inp), DecodeImages(resolution)), 1,
-                                   num_cpus=0.25, generator=True))
-
-    def decodable(batch):
-        from rayedit.stages.batch import ok_mask
-
-        ok = ok_mask(batch)
-        return {"pixels": np.asarray(batch["pixels"])[ok]}
-
-    ds = ds.map_batches(decodable, batch_format="numpy", num_cpus=0.25)
-    return ds.limit(spec.max_images) if spec.max_images else ds
-
-
 def checkpoint_storage(url: str) -> tuple[str, object | None]:
     """(storage_path, pyarrow filesystem or None) for Ray Train's checkpoints under ``url``/checkpoints."""
     import fsspec
@@ -196,6 +168,7 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
     from rayedit.cluster.runtime import init_ray
     from rayedit.editors.dds.translator import META
     from rayedit.models.load import model_resolution, model_takes_text
+    from rayedit.pipelines.images import decoded_images
 
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "
@@ -208,7 +181,7 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
         scaling_config=ScalingConfig(num_workers=res.workers, use_gpu=res.num_gpus > 0,
                                      resources_per_worker={"CPU": res.num_cpus} | (
                                          {"GPU": res.num_gpus} if res.num_gpus else {})),
-        datasets={"train": source_dataset(spec, model_resolution(spec.model))},
+        datasets={"train": decoded_images(spec.images, model_resolution(spec.model), spec.max_images)},
         run_config=RunConfig(name=spec.name, storage_path=storage_path, storage_filesystem=storage_fs,
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
     )

@@ -1,0 +1,64 @@
+"""HQS stage: per batch of images, the partial sums of N_t and H_t at every candidate timestep (merged later)."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+
+from rayedit.diffusion.hqs import HQSAccumulator
+from rayedit.diffusion.image_gradient import image_gradient
+
+
+def sample_seed(seed: int, key: str) -> int:
+    """A per-image seed from the job seed and the sample key: the same noise however images are sharded."""
+    return zlib.crc32(f"{seed}/{key}".encode())
+
+
+class HQSPartialSums:
+    """Adds nothing to the images: maps a batch to one row of sums (``n_sum``, ``h_sum`` per t, ``count``)."""
+
+    def __init__(self, model_spec, target: str, source: str | None, timesteps: list[int], guidance_scale: float,
+                 noise_samples: int = 1, seed: int = 0, device: str | None = None):
+        self.model_spec, self.target, self.source, self.timesteps = model_spec, target, source, timesteps
+        self.w, self.noise_samples, self.seed, self.device = guidance_scale - 1.0, noise_samples, seed, device
+        self.model = None
+
+    def setup(self) -> None:
+        """Load the model and embed the captions (once per worker)."""
+        if self.model is None:
+            from rayedit.models.load import load_diffusion
+
+            self.model = load_diffusion(self.model_spec, device=self.device, seed=self.seed)
+            m = self.model
+            self.cond, self.uncond = m.embed_prompts([self.target]), m.embed_prompts([""])
+            self.src = None if self.source is None else m.embed_prompts([self.source])
+
+    def accumulate(self, keys: list[str], pixels: np.ndarray) -> HQSAccumulator:
+        """N_t and H_t sums over these images (``noise_samples`` draws each, averaged per image)."""
+        from rayedit.stages.edit import to_model_range
+
+        self.setup()
+        m, acc = self.model, HQSAccumulator(self.timesteps)
+        x = to_model_range(pixels).to(m.device)
+        b = x.shape[0]
+        latent = m.encode(x[:1]).shape[1:]
+        gens = [torch.Generator().manual_seed(sample_seed(self.seed, k)) for k in keys]
+        cond, uncond = self.cond.expand(b, -1, -1), self.uncond.expand(b, -1, -1)
+        src = None if self.src is None else self.src.expand(b, -1, -1)
+        for i, t in enumerate(self.timesteps):
+            tt = torch.full((b,), t, dtype=torch.long, device=m.device)
+            for _ in range(self.noise_samples):
+                noise = torch.stack([torch.randn(latent, generator=g) for g in gens]).to(m.device)
+                d = image_gradient(m, x, tt, noise, cond, uncond, self.w, src)
+                sub = HQSAccumulator(self.timesteps)
+                sub.add(i, d)
+                acc.n_sum += sub.n_sum / self.noise_samples
+                acc.h_sum += sub.h_sum / self.noise_samples
+        acc.count = b
+        return acc
+
+    def __call__(self, batch: dict) -> dict:
+        acc = self.accumulate([str(k) for k in batch["key"]], np.asarray(batch["pixels"]))
+        return {"n_sum": acc.n_sum.numpy()[None], "h_sum": acc.h_sum.numpy()[None], "count": np.array([acc.count])}
