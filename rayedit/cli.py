@@ -98,7 +98,10 @@ def cmd_train_dds(args) -> int:
     from rayedit.config import DDSTrainSpec, load_spec
     from rayedit.pipelines.train_dds import train_dds
 
-    spec = load_spec(args.spec, args.set, kind=DDSTrainSpec)
+    sdd = args.train_command == "sdd"
+    spec = load_spec(args.spec, (["loss=sds"] if sdd else []) + args.set, kind=DDSTrainSpec)
+    if sdd and spec.hqs is None:
+        print("rayedit: note: no `hqs:` timestep set - t is drawn uniformly (the 'random t' baseline of SDD)")
     meta = train_dds(spec, address=args.address, progress=not args.no_progress)
     last = meta["history"][-1] if meta["history"] else {}
     print(f"rayedit: translator {meta['name']!r} ({len(meta['targets'])} tasks) saved to {spec.output}")
@@ -317,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="guidance scales for text-ddpm prompt match (default: 1 3 7.5)")
     te.set_defaults(fn=cmd_toy_eval)
 
-    train = sub.add_parser("train", help="train an editor (asyrp, dds)", description="Train an editor from a spec.")
+    train = sub.add_parser("train", help="train an editor (asyrp, dds, sdd)",
+                           description="Train an editor from a spec.")
     train_sub = train.add_subparsers(dest="train_command", required=True, metavar="EDITOR")
     ta = train_sub.add_parser("asyrp", help="train an Asyrp h-space direction", description=cmd_train_asyrp.__doc__)
     ta.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind asyrp-train`)")
@@ -334,6 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
     td.add_argument("--no-progress", action="store_true", help="no progress bar")
     td.set_defaults(fn=cmd_train_dds)
+    sd = train_sub.add_parser(
+        "sdd", help="train an SDD-style distilled editor (SDS at HQS-selected timesteps)",
+        description="The SDD distilled editor: the same trainer and spec as `train dds` (fields: `rayedit spec --kind "
+                    "dds-train`) with loss: sds; give `hqs: .../hqs.json` from `rayedit select-timesteps` (and "
+                    "optionally hqs_threshold) so t is drawn from the selected set. Apply it with kind: translator.")
+    sd.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind dds-train`)")
+    sd.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    sd.add_argument("--address", default=None,
+                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    sd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sd.set_defaults(fn=cmd_train_dds)
 
     st = sub.add_parser("select-timesteps", help="HQS: which timesteps carry an edit",
                         description=cmd_select_timesteps.__doc__)

@@ -461,6 +461,10 @@ class DDSTrainSpec(_Strict):
     """Smallest timestep sampled for the DDS gradient."""
     t_max: int = Field(950, ge=2, le=1000)
     """One past the largest timestep sampled."""
+    hqs: str | None = None
+    """hqs.json from ``rayedit select-timesteps``: draw t from its selected set instead of U{t_min..t_max-1}."""
+    hqs_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """Re-select from that curve with this xi (HQS_t > xi) instead of the file's own selection."""
     checkpoint_every: int = Field(200, ge=1)
     """Steps between checkpoints (and logged metrics)."""
     sample_every: int = Field(500, ge=0)

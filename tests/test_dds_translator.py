@@ -1,18 +1,21 @@
 """DDS translator: the network, its objective and schedules, artifacts, Ray Train training with resume, apply."""
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
 
 from rayedit.cli import main
-from rayedit.config import ModelSpec, SpecError, parse_spec
+from rayedit.config import DDSTrainSpec, ModelSpec, SpecError, parse_spec
 from rayedit.diffusion.guidance import dds_gradient
 from rayedit.editors.dds.apply import TranslatorEditor, task_index
-from rayedit.editors.dds.objective import TaskConditions, cosine_decay, translator_loss, warmup
+from rayedit.editors.dds.objective import TaskConditions, cosine_decay, sample_timesteps, translator_loss, warmup
 from rayedit.editors.dds.translator import build_translator, load_translator, save_translator
 from rayedit.models.load import load_diffusion
 from rayedit.pipelines.edit import plan_job
+from rayedit.pipelines.train_dds import training_timesteps
 from rayedit.toy.generator import write_shards
 
 
@@ -26,6 +29,36 @@ def test_schedules():
     assert warmup(0, 1.5, 7.5, 0) == 7.5  # no warm-up: the ablation
     assert cosine_decay(0, 1.0, 0.1, 10) == 1.0 and cosine_decay(10, 1.0, 0.1, 10) == pytest.approx(0.1)
     assert cosine_decay(5, 1.0, 0.1, 10) == pytest.approx(0.55)
+
+
+def test_timesteps_from_a_range_or_an_hqs_selection(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    assert set(sample_timesteps(200, [150, 700], gen).tolist()) == {150, 700}
+    t = sample_timesteps(200, (50, 60), gen)
+    assert t.min() >= 50 and t.max() <= 59
+    curve = {"timesteps": [100, 300, 500, 700], "hqs": [0.1, 0.9, 0.6, 0.3], "selected": [300]}
+    (tmp_path / "hqs.json").write_text(json.dumps(curve))
+    base = {"images": {"url": "x/*.tar"}, "source": "a cat", "targets": ["a lion"], "output": "out"}
+    spec = parse_spec(base | {"hqs": str(tmp_path / "hqs.json")}, kind=DDSTrainSpec)
+    assert training_timesteps(spec) == [300]
+    assert training_timesteps(spec.model_copy(update={"hqs_threshold": 0.5})) == [300, 500]
+    assert training_timesteps(parse_spec(base, kind=DDSTrainSpec)) == (50, 950)
+    with pytest.raises(SpecError, match="hqs_threshold: no timestep has HQS > 0.95"):
+        training_timesteps(spec.model_copy(update={"hqs_threshold": 0.95}))
+    with pytest.raises(SpecError, match="hqs: cannot read"):
+        training_timesteps(spec.model_copy(update={"hqs": str(tmp_path / "none.json")}))
+
+
+def test_workers_must_fit_a_local_cluster():
+    from rayedit.config import TrainWorkers
+    from rayedit.pipelines.train_dds import check_workers_fit
+
+    check_workers_fit(TrainWorkers(workers=2, num_cpus=0.75), {"CPU": 2.0}, strict=True)
+    with pytest.raises(SpecError, match=r"need 2.25 CPUs \(have 2\)"):
+        check_workers_fit(TrainWorkers(workers=2, num_cpus=1), {"CPU": 2.0}, strict=True)
+    with pytest.raises(SpecError, match="1 GPUs"):
+        check_workers_fit(TrainWorkers(num_gpus=1), {"CPU": 8.0}, strict=True)
+    check_workers_fit(TrainWorkers(num_gpus=1), {"CPU": 8.0}, strict=False)  # remote: a warning, it may scale up
 
 
 def test_translator_starts_as_identity_and_roundtrips(model, tmp_path):
@@ -96,8 +129,9 @@ def test_train_resume_and_apply_through_the_cli(tmp_path, ray_local, capsys):
     assert [h["step"] for h in meta["history"]] == [2, 4] and meta["targets"] == train["targets"]
     assert (tmp_path / "tr" / "samples" / "step-000004.png").is_file()
     first = meta["history"]
-    # rerun with more steps: resumes from the step-4 checkpoint instead of starting over
-    assert main(["train", "dds", str(tmp_path / "train.yaml"), "--set", "steps=6", "--no-progress"]) == 0
+    # rerun with more steps (and two DDP workers): resumes from the step-4 checkpoint instead of starting over
+    two = ["--set", "resources.workers=2", "--set", "resources.num_cpus=0.75"]
+    assert main(["train", "dds", str(tmp_path / "train.yaml"), "--set", "steps=6", *two, "--no-progress"]) == 0
     _, meta = load_translator(str(tmp_path / "tr"))
     assert [h["step"] for h in meta["history"]] == [2, 4, 6] and meta["history"][:2] == first
     assert "translator" in capsys.readouterr().out

@@ -73,6 +73,28 @@ def _write_png(url: str, grid: np.ndarray) -> None:
     fs.pipe_file(path, buf.getvalue())
 
 
+def training_timesteps(spec: DDSTrainSpec) -> tuple[int, int] | list[int]:
+    """(t_min, t_max), or the HQS-selected set of ``spec.hqs`` (re-selected with ``hqs_threshold`` when given)."""
+    if spec.hqs is None:
+        return (spec.t_min, spec.t_max)
+    import fsspec
+
+    from rayedit.diffusion.hqs import select
+
+    try:
+        fs, path = fsspec.core.url_to_fs(spec.hqs)
+        curve = json.loads(fs.cat_file(path))
+    except (OSError, ValueError) as err:
+        raise SpecError(f"hqs: cannot read {spec.hqs!r} ({type(err).__name__}: {err}); make it with "
+                        "`rayedit select-timesteps`") from None
+    if spec.hqs_threshold is None:
+        return list(curve["selected"])
+    try:
+        return select(curve["timesteps"], torch.tensor(curve["hqs"]), spec.hqs_threshold)
+    except ValueError as err:
+        raise SpecError(f"hqs_threshold: {err}") from None
+
+
 def train_loop(config: dict) -> None:
     """One Ray Train worker: DDS + lambda_ID * identity on its split of the images (DDS paper section 4)."""
     import ray.train
@@ -89,6 +111,7 @@ def train_loop(config: dict) -> None:
     torch.set_num_threads(max(1, int(spec.resources.num_cpus)))
     model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=str(device), seed=spec.seed)
     conds = TaskConditions.encode(model, spec.targets, spec.source)
+    timesteps = training_timesteps(spec)
     translator = build_translator(model, spec.targets, spec.init, tuple(spec.widths), spec.seed).to(device)
     opt = torch.optim.AdamW(translator.parameters(), lr=spec.lr, weight_decay=0.0)
     step, history = 0, []
@@ -101,15 +124,15 @@ def train_loop(config: dict) -> None:
     fixed, window, start = None, [], time.time()
     while step < spec.steps:
         batches = 0
-        for batch in shard.iter_torch_batches(batch_size=spec.batch_size, drop_last=True):
+        for batch in shard.iter_batches(batch_size=spec.batch_size, batch_format="numpy", drop_last=True):
             batches += 1
-            x_src = model.encode(to_model_range(batch["pixels"].cpu().numpy()).to(device))
+            x_src = model.encode(to_model_range(batch["pixels"]).to(device))
             fixed = x_src[:8] if fixed is None else fixed
             task = torch.randint(0, len(spec.targets), (x_src.shape[0],), generator=gen).to(device)
             scale = warmup(step, spec.guidance.start, spec.guidance.end, spec.guidance.steps)
             lam = cosine_decay(step, spec.identity.start, spec.identity.end, spec.steps)
             loss, parts = translator_loss(model, trained(x_src, task), x_src, task, conds, scale, lam,
-                                          (spec.t_min, spec.t_max), gen, spec.loss)
+                                          timesteps, gen, spec.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -147,6 +170,10 @@ def _progress_bar(spec: DDSTrainSpec, step: int):
     return bar
 
 
+def _describe(timesteps: tuple[int, int] | list[int]) -> dict:
+    return {"uniform": list(timesteps)} if isinstance(timesteps, tuple) else {"hqs_set": list(timesteps)}
+
+
 def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixed) -> None:
     from rayedit.editors.dds.translator import save_translator
     from rayedit.models.weights import model_hash
@@ -155,13 +182,29 @@ def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixe
         _write_png(f"{spec.output}/samples/final.png", sample_grid(model, translator, fixed))
     meta = {"name": spec.name, "source": spec.source, "targets": spec.targets, "model_id": spec.model.name,
             "model_hash": model_hash(model.unet), "init": spec.init, "loss": spec.loss,
+            "timesteps": _describe(training_timesteps(spec)),
             "settings": spec.model_dump(mode="json", exclude={"images", "output"}), "history": history}
     save_translator(spec.output, translator, meta)
+
+
+def check_workers_fit(res, cluster: dict[str, float], strict: bool) -> None:
+    """Workers plus the data-reading tasks (a quarter CPU) must fit the cluster, or training waits forever: an error
+    on a fixed local cluster, a warning on a remote one (which may autoscale)."""
+    need = {"CPU": res.workers * res.num_cpus + 0.25, "GPU": res.workers * res.num_gpus}
+    short = [f"{need[k]:g} {k}s (have {cluster.get(k, 0):g})" for k in need if need[k] > cluster.get(k, 0)]
+    if not short:
+        return
+    msg = (f"resources: {res.workers} training workers and the image readers need " + ", ".join(short) +
+           "; lower resources.workers, resources.num_cpus or resources.num_gpus")
+    if strict:
+        raise SpecError(msg)
+    print(f"rayedit: warning: {msg} (waiting for the cluster to scale up)")
 
 
 def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = True) -> dict:
     """Fit the translator with a Ray Train TorchTrainer (resuming from ``output``/checkpoints); returns its meta."""
     import fsspec
+    import ray
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -173,8 +216,10 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "
                         "model (e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")
+    training_timesteps(spec)  # a missing or unusable HQS file fails here, before any worker starts
     init_ray(address)
     res = spec.resources
+    check_workers_fit(res, ray.cluster_resources(), strict=address is None)
     storage_path, storage_fs = checkpoint_storage(spec.output)
     trainer = TorchTrainer(
         train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "progress": progress},

@@ -38,17 +38,25 @@ class TaskConditions:
         return cls(model.embed_prompts(targets), model.embed_prompts([source]), model.embed_prompts([""]))
 
 
+def sample_timesteps(n: int, timesteps: tuple[int, int] | list[int], generator: torch.Generator) -> torch.Tensor:
+    """``n`` timesteps: uniform in [lo, hi) for a (lo, hi) tuple, or uniform over a list (an HQS-selected set)."""
+    if isinstance(timesteps, tuple):
+        return torch.randint(timesteps[0], timesteps[1], (n,), generator=generator)
+    pick = torch.randint(0, len(timesteps), (n,), generator=generator)
+    return torch.tensor(timesteps)[pick]
+
+
 def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, task: torch.Tensor, conds: TaskConditions,
-                    guidance_scale: float, lambda_id: float, t_range: tuple[int, int], generator: torch.Generator,
-                    loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
+                    guidance_scale: float, lambda_id: float, timesteps: tuple[int, int] | list[int],
+                    generator: torch.Generator, loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
     """DDS(g(z^|k), y_k; z^, y_src) + lambda_ID |g(z^|k) - z^|^2 for a batch (``z`` = the translator's output).
 
     Both terms use the zero-shot notebook's per-image 2000 / (H * W) normalisation (summed over pixels, averaged
     over the batch), so lambda_ID = 1 pulls towards the source as hard as a unit gradient pushes away.
-    ``loss='sds'`` replaces DDS by SDS (the paper's ablation).
+    ``loss='sds'`` replaces DDS by SDS (the paper's ablation; with an HQS timestep set, SDD's distilled editor).
     """
     b = z.shape[0]
-    t = torch.randint(t_range[0], t_range[1], (b,), generator=generator).to(z.device)
+    t = sample_timesteps(b, timesteps, generator).to(z.device)
     noise = torch.randn(z.shape, generator=generator).to(z.device)
     w = guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Eq. 1), diffusers scale s = 1 + w
     cond = conds.targets[task]
