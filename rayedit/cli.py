@@ -268,6 +268,26 @@ def cmd_toy_eval_edit(args) -> int:
     return 0
 
 
+def cmd_toy_eval_filters(args) -> int:
+    """How well each score of a job spec separates successful from failed edits on held-out toy images: the spec's
+    editor edits --n images of the source colour, its score section scores them, the oracle judges each (target
+    colour reached, shape/background kept, mask IoU >= 0.8); prints ROC AUC per score as JSON (0.5 = no
+    separation; below 0.5, lower scores mark success)."""
+    import json as _json
+
+    from rayedit.editors.build import build_editor
+    from rayedit.models.load import load_diffusion
+    from rayedit.stages.score import ScoreImages
+    from rayedit.toy.filter_eval import evaluate_filters
+
+    spec = _load(args)
+    editor = build_editor(load_diffusion(spec.model, device="cpu"), spec.editor, spec.ddim, spec.seed)
+    result = evaluate_filters(editor, ScoreImages(spec.score, device="cpu", seed=spec.seed), args.source,
+                              args.target, n=args.n)
+    print(_json.dumps({"spec": args.spec, "set": args.set} | result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every option documented in --help)."""
     p = argparse.ArgumentParser(prog="rayedit",
@@ -390,12 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--clip", default="toy-clip", help="CLIP for directional similarity (default: %(default)s)")
     tv.set_defaults(fn=cmd_toy_eval_edit)
 
+    tf = toy_sub.add_parser("eval-filters", help="ROC AUC of each score against the oracle's verdict",
+                            description=cmd_toy_eval_filters.__doc__)
+    tf.add_argument("--spec", required=True, metavar="JOB.yaml", help="job spec: its model, editor and score are used")
+    tf.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
+    tf.add_argument("--source", default="red", choices=TOY_COLOURS, help="colour of the images to edit (default: red)")
+    tf.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
+    tf.add_argument("--n", type=int, default=200, help="held-out images (default: %(default)s)")
+    tf.set_defaults(fn=cmd_toy_eval_filters)
+
     demo = sub.add_parser("demo", help="generate toy images and edit them (no arguments needed)",
                           description=cmd_demo.__doc__)
     demo.add_argument("--out", default="rayedit-demo",
                       help="folder for the demo input and output (default: %(default)s)")
     demo.add_argument("--n", type=int, default=200, help="number of toy images (default: %(default)s)")
-    demo.add_argument("--steps", type=int, default=20, help="DDIM steps (default: %(default)s)")
+    demo.add_argument("--steps", type=int, default=None,
+                      help="DDS optimisation steps for zero-shot DDS (default 50), else DDIM steps (default 20)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(fn=cmd_demo)
     return p

@@ -218,6 +218,20 @@ class LpipsSpec(_Strict):
     named ``lpips_random_backbone`` so nobody mistakes it for LPIPS."""
 
 
+class GuidanceResidualSpec(_Strict):
+    """``guidance_residual``: mean |grad_SDS| of the edited image for the target caption at the edit's timesteps -
+    how hard the diffusion model still pushes the result towards its caption (lower = the edit already matches)."""
+
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(name="toy-text-ddpm"))
+    """Text-conditioned diffusion model that judges the results."""
+    timesteps: list[int] = Field(default_factory=lambda: [200, 400, 600], min_length=1)
+    """Timesteps averaged over (e.g. the set ``rayedit select-timesteps`` selected)."""
+    guidance_scale: float = Field(7.5, ge=1.0)
+    """Classifier-free guidance scale of the gradient (diffusers convention)."""
+    noise_samples: int = Field(2, ge=1)
+    """Noise draws per timestep (seeded per sample key)."""
+
+
 class ScoreSpec(_Strict):
     """Which scores to compute. All land in one ``scores`` mapping per sample."""
 
@@ -228,6 +242,18 @@ class ScoreSpec(_Strict):
     target_caption: str | None = None
     """Caption the edit aims at; CLIP score uses it (else the source caption), and with it the
     directional CLIP similarity ``clip_direction`` is computed."""
+    replace: dict[str, str] | None = None
+    """Per-sample target captions: each source caption with these words replaced (as the dds editor's
+    ``replace``); used instead of ``target_caption`` when given."""
+    guidance: GuidanceResidualSpec | None = None
+    """Also score ``guidance_residual`` (needs target_caption or replace); null to skip."""
+
+    @model_validator(mode="after")
+    def _guidance_target(self):
+        if self.guidance is not None and self.target_caption is None and self.replace is None:
+            raise ValueError("guidance: the residual is measured against a target caption; set target_caption "
+                             "or replace")
+        return self
 
 
 class FilterRule(_Strict):

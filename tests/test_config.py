@@ -1,6 +1,9 @@
 """Job spec validation: every bad field names itself."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from rayedit.config import SpecError, apply_overrides, load_spec, parse_spec
 
@@ -55,3 +58,20 @@ def test_overrides_and_yaml_errors(tmp_path):
         load_spec(bad)
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parent.parent.glob("examples/*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_example_spec_is_valid(path):
+    from rayedit.config import AsyrpTrainSpec, DDSTrainSpec, HQSSelectSpec, JobSpec, load_spec
+
+    if "input" in yaml.safe_load(path.read_text()):
+        load_spec(path, kind=JobSpec)
+        return
+    errors = []
+    for kind in (AsyrpTrainSpec, DDSTrainSpec, HQSSelectSpec):  # a training / selection spec: one kind must fit
+        try:
+            return load_spec(path, kind=kind)
+        except SpecError as err:
+            errors.append(str(err))
+    pytest.fail("\n".join(errors))

@@ -125,6 +125,14 @@ def plan_job(spec: JobSpec) -> JobPlan:
     check_output_writable(spec)
     check_editor_artifacts(spec)
     resolution = model_resolution(spec.model)
+    judge = spec.score.guidance
+    if judge is not None:
+        if not model_takes_text(judge.model):
+            raise SpecError(f"score.guidance.model {judge.model.name!r} takes no text; the residual needs a "
+                            "text-conditioned model")
+        if model_resolution(judge.model) != resolution:
+            raise SpecError(f"score.guidance.model works at {model_resolution(judge.model)} px but the job's images "
+                            f"are {resolution} px; use a judge model of the job's resolution")
     notes = []
     if spec.model.name in PRESETS:
         notes.append(f"model preset {spec.model.name!r} has random weights: a smoke run, not a real edit")

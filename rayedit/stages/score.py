@@ -6,6 +6,8 @@ import numpy as np
 import torch
 
 from rayedit.config import ScoreSpec
+from rayedit.diffusion.residual import guidance_residual
+from rayedit.editors.captions import target_captions
 from rayedit.models.clip import load_clip
 from rayedit.models.load import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
@@ -22,21 +24,24 @@ def score_names(spec: ScoreSpec) -> list[str]:
     names = []
     if spec.clip is not None:
         names.append("clip_score")
-        if spec.target_caption:
+        if spec.target_caption or spec.replace:
             names.append("clip_direction")
     if spec.lpips is not None:
         names.append(lpips_score_name(spec.lpips.random_backbone))
+    if spec.guidance is not None:
+        names.append("guidance_residual")
     return names
 
 
 class ScoreImages:
     """Scores every in-flight row: ``clip_score`` = cos(E_I(edit), E_T(target or caption)),
     ``clip_direction`` = cos(E_I(edit) - E_I(src), E_T(target) - E_T(caption)) (Asyrp Eq. 17),
-    ``lpips`` = LPIPS(src, edit)."""
+    ``lpips`` = LPIPS(src, edit), ``guidance_residual`` = mean |grad_SDS(edit; target)| at the given timesteps.
+    Targets: ``target_caption`` for all, or each caption with ``replace`` applied."""
 
     def __init__(self, spec: ScoreSpec, device: str | None = None, seed: int = 0):
         self.spec, self.device, self.seed = spec, device, seed
-        self.clip = self.lpips = None
+        self.clip = self.lpips = self.judge = None
 
     def setup(self) -> None:
         """Load CLIP and LPIPS once per worker."""
@@ -46,6 +51,10 @@ class ScoreImages:
         if self.spec.lpips is not None and self.lpips is None:
             lp = self.spec.lpips
             self.lpips = load_lpips(lp.net, lp.random_backbone, device=device, seed=self.seed)
+        if self.spec.guidance is not None and self.judge is None:
+            from rayedit.models.load import load_diffusion
+
+            self.judge = load_diffusion(self.spec.guidance.model, device=device, seed=self.seed)
 
     @torch.no_grad()
     def __call__(self, batch: Batch) -> Batch:
@@ -56,13 +65,15 @@ class ScoreImages:
             return batch
         src, edit = to_unit(batch["pixels"][idx]), to_unit(batch["edited"][idx])
         captions = [str(c) for c in batch["caption"][idx]]
+        targets = None
+        if self.spec.target_caption is not None or self.spec.replace is not None:
+            targets = target_captions(captions, self.spec.target_caption, self.spec.replace)
         scores: dict[str, np.ndarray] = {}
         if self.clip is not None:
             e_edit = self.clip.embed_images(edit)
-            target = self.spec.target_caption
-            e_text = self.clip.embed_texts([target] * len(idx) if target else captions)
+            e_text = self.clip.embed_texts(targets or captions)
             scores["clip_score"] = (e_edit * e_text).sum(-1).cpu().numpy()
-            if target:
+            if targets:
                 d_img = torch.nn.functional.normalize(e_edit - self.clip.embed_images(src), dim=-1)
                 d_txt = torch.nn.functional.normalize(e_text - self.clip.embed_texts(captions), dim=-1)
                 scores["clip_direction"] = (d_img * d_txt).sum(-1).cpu().numpy()
@@ -70,6 +81,12 @@ class ScoreImages:
             dev = next(self.lpips.parameters()).device
             d = self.lpips(src.to(dev) * 2 - 1, edit.to(dev) * 2 - 1).flatten().cpu().numpy()
             scores[lpips_score_name(self.spec.lpips.random_backbone)] = d
+        if self.judge is not None:
+            g = self.spec.guidance
+            keys = [str(k) for k in batch["key"][idx]]
+            scores["guidance_residual"] = guidance_residual(
+                self.judge, edit * 2 - 1, targets, keys, g.timesteps, g.guidance_scale, g.noise_samples,
+                self.seed).numpy()
         for j, i in enumerate(idx):
             set_scores(batch, i, {k: v[j] for k, v in scores.items()})
         return batch

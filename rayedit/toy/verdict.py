@@ -31,6 +31,14 @@ def pairs(input_url: str, output_url: str) -> list[tuple[str, np.ndarray, np.nda
     return sorted(out, key=lambda p: p[0])
 
 
+def edit_succeeded(source: np.ndarray, edited: np.ndarray, target_colour: str) -> bool:
+    """The toy world's ground truth for one edit: both images readable, the target colour reached, shape and
+    background kept, and the object's mask IoU with the source >= 0.8."""
+    ra, rb = read_image(source), read_image(edited)
+    return bool(ra.valid and rb.valid and rb.colour == target_colour and (ra.shape, ra.background) ==
+                (rb.shape, rb.background) and mask_iou(ra.mask, rb.mask) >= 0.8)
+
+
 def verdict(pairs_: list[tuple[str, np.ndarray, np.ndarray]], target_colour: str | None = None) -> dict:
     """Shares of outputs the oracle reads as valid, with the source's shape/background kept, the colour kept (or
     reaching ``target_colour``), mask IoU and centre shift against the source."""

@@ -1,0 +1,34 @@
+"""The guidance residual of an edited image: how hard the diffusion model still pushes it towards its target caption
+at the edit's timesteps (an edit that matches its caption gets a small, diffuse gradient; DDS paper Fig. 8).
+
+residual = mean over t in S and noise draws of N_t = mean |grad_SDS(x_edit; y_tgt, t)|, the image-space gradient
+HQS uses (SDD; ALGORITHMS.md). Noise is seeded per sample key, so a score does not depend on batching.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rayedit.diffusion.hqs import magnitude
+from rayedit.diffusion.image_gradient import image_gradient
+from rayedit.stages.hqs_sums import sample_seed
+
+
+@torch.no_grad()
+def guidance_residual(model, pixels: torch.Tensor, targets: list[str], keys: list[str], timesteps: list[int],
+                      guidance_scale: float, noise_samples: int = 1, seed: int = 0) -> torch.Tensor:
+    """Per-image residual (B,) of ``pixels`` in [-1, 1] for their ``targets`` captions."""
+    b = pixels.shape[0]
+    x = pixels.to(model.device)
+    cond = model.embed_prompts(targets)
+    uncond = model.embed_prompts([""]).expand_as(cond)
+    latent = model.encode(x[:1]).shape[1:]
+    gens = [torch.Generator().manual_seed(sample_seed(seed, k)) for k in keys]
+    total = torch.zeros(b, dtype=torch.float64)
+    for t in timesteps:
+        tt = torch.full((b,), t, dtype=torch.long, device=model.device)
+        for _ in range(noise_samples):
+            noise = torch.stack([torch.randn(latent, generator=g) for g in gens]).to(model.device)
+            d = image_gradient(model, x, tt, noise, cond, uncond, guidance_scale - 1.0)
+            total += magnitude(d).double().cpu()
+    return (total / (len(timesteps) * noise_samples)).float()
