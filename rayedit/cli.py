@@ -288,6 +288,19 @@ def cmd_toy_eval_filters(args) -> int:
     return 0
 
 
+def _spec_command(parent, name: str, help_: str, description: str, fn, kind: str, progress: bool = True):
+    """A subcommand that runs one spec on Ray: SPEC, --set, --address (and --no-progress)."""
+    p = parent.add_parser(name, help=help_, description=description)
+    p.add_argument("spec", help=f"spec YAML (fields: `rayedit spec --kind {kind}`)")
+    p.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(fn=fn)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every option documented in --help)."""
     p = argparse.ArgumentParser(prog="rayedit",
@@ -343,40 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an editor (asyrp, dds, sdd)",
                            description="Train an editor from a spec.")
     train_sub = train.add_subparsers(dest="train_command", required=True, metavar="EDITOR")
-    ta = train_sub.add_parser("asyrp", help="train an Asyrp h-space direction", description=cmd_train_asyrp.__doc__)
-    ta.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind asyrp-train`)")
-    ta.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
-    ta.add_argument("--address", default=None,
-                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
-    ta.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ta.set_defaults(fn=cmd_train_asyrp)
-    td = train_sub.add_parser("dds", help="train a multi-task DDS translator (Ray Train)",
-                              description=cmd_train_dds.__doc__)
-    td.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind dds-train`)")
-    td.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
-    td.add_argument("--address", default=None,
-                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
-    td.add_argument("--no-progress", action="store_true", help="no progress bar")
-    td.set_defaults(fn=cmd_train_dds)
-    sd = train_sub.add_parser(
-        "sdd", help="train an SDD-style distilled editor (SDS at HQS-selected timesteps)",
-        description="The SDD distilled editor: the same trainer and spec as `train dds` (fields: `rayedit spec --kind "
-                    "dds-train`) with loss: sds; give `hqs: .../hqs.json` from `rayedit select-timesteps` (and "
-                    "optionally hqs_threshold) so t is drawn from the selected set. Apply it with kind: translator.")
-    sd.add_argument("spec", help="training spec YAML (fields: `rayedit spec --kind dds-train`)")
-    sd.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
-    sd.add_argument("--address", default=None,
-                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
-    sd.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sd.set_defaults(fn=cmd_train_dds)
-
-    st = sub.add_parser("select-timesteps", help="HQS: which timesteps carry an edit",
-                        description=cmd_select_timesteps.__doc__)
-    st.add_argument("spec", help="spec YAML (fields: `rayedit spec --kind hqs`)")
-    st.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
-    st.add_argument("--address", default=None,
-                    help="Ray cluster to join ('auto' or ray://HOST:10001); default: start Ray locally on 127.0.0.1")
-    st.set_defaults(fn=cmd_select_timesteps)
+    _spec_command(train_sub, "asyrp", "train an Asyrp h-space direction", cmd_train_asyrp.__doc__, cmd_train_asyrp,
+                  "asyrp-train")
+    _spec_command(train_sub, "dds", "train a multi-task DDS translator (Ray Train)", cmd_train_dds.__doc__,
+                  cmd_train_dds, "dds-train")
+    _spec_command(train_sub, "sdd", "train an SDD-style distilled editor (SDS at HQS-selected timesteps)",
+                  "The SDD distilled editor: the same trainer and spec as `train dds` (fields: `rayedit spec --kind "
+                  "dds-train`) with loss: sds; give `hqs: .../hqs.json` from `rayedit select-timesteps` (and "
+                  "optionally hqs_threshold) so t is drawn from the selected set. Apply it with kind: translator.",
+                  cmd_train_dds, "dds-train")
+    _spec_command(sub, "select-timesteps", "HQS: which timesteps carry an edit", cmd_select_timesteps.__doc__,
+                  cmd_select_timesteps, "hqs", progress=False)
 
     asy = sub.add_parser("asyrp", help="Asyrp tools: interval curves", description="Asyrp helper commands.")
     asy_sub = asy.add_subparsers(dest="asyrp_command", required=True, metavar="ASYRP_COMMAND")
