@@ -66,3 +66,11 @@ def test_colour_filtered_shards_are_deterministic(tmp_path):
     with tarfile.open(tmp_path / "a" / "red-00000.tar") as tar:
         captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
     assert len(captions) == 4 and all(c.startswith("a red ") for c in captions)
+
+
+def test_spread_sees_collapse():
+    from rayedit.toy.edit_eval import images_of_colour, spread
+
+    imgs, caps = images_of_colour("red", 6)
+    assert len(caps) == 6 and all("red" in c for c in caps)
+    assert spread(imgs) > 10 and spread(np.repeat(imgs[:1], 6, axis=0)) == 0.0

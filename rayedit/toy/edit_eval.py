@@ -31,6 +31,12 @@ def object_hue(img: np.ndarray) -> float | None:
     return 360.0 * colorsys.rgb_to_hsv(*rgb)[0]
 
 
+def spread(images: np.ndarray) -> float:
+    """Mean over pixels of the std across images: how different a set of images are (a collapsed editor that
+    draws the same picture for every input has a spread ratio output/input near 0)."""
+    return float(images.astype(np.float64).std(axis=0).mean())
+
+
 def colour_captions(colour: str) -> list[str]:
     """'a {colour} {shape}' for every shape: a prompt ensemble in which only the colour is constant."""
     return [f"a {colour} {shape}" for shape in SHAPES]
@@ -64,6 +70,7 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
     hues = [h for h in (object_hue(o) for o in out) if h is not None]
     result["edit_seconds_per_image"] = seconds / n
+    result["spread_ratio"] = spread(out) / spread(src)
     result["hue_mean_after"] = float(np.mean(hues)) if hues else float("nan")
     result["hue_mean_before"] = float(np.mean([object_hue(a) for a in src]))
     if clip is not None:

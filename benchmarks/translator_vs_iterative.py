@@ -1,0 +1,70 @@
+"""Translator vs iterative editors: the same held-out toy images, edited by a trained DDS translator (one forward
+pass), zero-shot DDS (``--dds-steps`` U-Net calls of 4 predictions per image) and DDIM reconstruction (the floor
+of any inversion-based editor, e.g. Asyrp: 2 x ``--ddim-steps`` U-Net calls), timed side by side in one run.
+
+    python benchmarks/translator_vs_iterative.py --translator DIR [--n 64] [--batch 16] [--dds-steps 50]
+                                                 [--ddim-steps 40] [--threads 2]
+
+Prints seconds per image for each and the ratios to the translator. Not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def seconds_per_image(edit, images, captions, batch: int) -> float:
+    """Wall time per image of ``edit`` over ``images`` in batches (after one warm-up batch)."""
+    import torch
+
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    edit(x[:batch], captions[:batch])
+    start = time.perf_counter()
+    for s in range(0, len(x), batch):
+        edit(x[s:s + batch], captions[s:s + batch])
+    return (time.perf_counter() - start) / len(x)
+
+
+def main() -> None:
+    import torch
+
+    from rayedit.config import DDIMSpec, ModelSpec, ScoreDistillationSpec
+    from rayedit.editors.dds.apply import TranslatorEditor
+    from rayedit.editors.dds.translator import load_translator
+    from rayedit.editors.dds.zero_shot import ScoreDistillationEditor
+    from rayedit.editors.reconstruct import DDIMReconstruction
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.edit_eval import images_of_colour
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--translator", required=True, help="folder written by `rayedit train dds` (toy-text-ddpm)")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--dds-steps", type=int, default=50)
+    p.add_argument("--ddim-steps", type=int, default=40)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    images, captions = images_of_colour("red", a.n)
+    text_model = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")
+    translator, meta = load_translator(a.translator)
+    editors = {
+        "translator (1 forward pass)": TranslatorEditor(text_model, translator, 0),
+        f"zero-shot DDS ({a.dds_steps} steps)": ScoreDistillationEditor(
+            text_model, ScoreDistillationSpec(replace={"red": "blue"}, steps=a.dds_steps)),
+        f"DDIM inversion + reconstruction ({a.ddim_steps} steps, toy-ddpm)": DDIMReconstruction(
+            load_diffusion(ModelSpec(name="toy-ddpm"), device="cpu"), DDIMSpec(steps=a.ddim_steps)),
+    }
+    times = {name: seconds_per_image(e, images, captions, a.batch) for name, e in editors.items()}
+    base = times["translator (1 forward pass)"]
+    print(f"{a.n} images, batch {a.batch}, {a.threads} threads")
+    for name, t in times.items():
+        print(f"{name:<60s} {t * 1000:9.2f} ms/image  {t / base:8.1f}x the translator")
+
+
+if __name__ == "__main__":
+    main()
