@@ -288,6 +288,50 @@ def cmd_toy_eval_filters(args) -> int:
     return 0
 
 
+def _block_dumper():
+    import yaml
+
+    class BlockDumper(yaml.SafeDumper):
+        """Multi-line strings (the embedded job spec) as YAML literal blocks."""
+
+    def text(dumper, value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    BlockDumper.add_representer(str, text)
+    return BlockDumper
+
+
+def cmd_cluster_render(args) -> int:
+    """Print Kubernetes manifests for a job spec: a KubeRay RayJob (head + a worker group sized from the spec's
+    actor pools, cluster deleted after the job, TTL, deadline, backoff limit), a RayCronJob (KubeRay >= 1.6 with
+    the RayCronJob feature gate), or a Kubernetes CronJob that runs `ray job submit` against an existing cluster with
+    the schedule slot as submission id (a retried slot never runs twice). The spec goes in a ConfigMap; credentials
+    must come from a Secret (--secret). Every manifest is checked against the KubeRay / batch/v1 field names."""
+    import yaml
+
+    from rayedit.cluster.kuberay_schema import check_manifest
+    from rayedit.cluster.manifests import ClusterShape, render
+
+    spec = _load(args)
+    shape = ClusterShape(image=args.image or ClusterShape.image, namespace=args.namespace,
+                         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                         memory_per_worker=args.memory_per_worker, secret=args.secret,
+                         ray_dashboard=args.ray_dashboard)
+    docs = render(spec, args.kind, shape, args.schedule)
+    for doc in docs:
+        problems = check_manifest(doc)
+        if problems:
+            raise RuntimeError(f"rayedit rendered an invalid {doc['kind']}: {problems}")
+    text = yaml.dump_all(docs, Dumper=_block_dumper(), sort_keys=False)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"rayedit: {len(docs)} manifests ({', '.join(d['kind'] for d in docs)}) written to {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _spec_command(parent, name: str, help_: str, description: str, fn, kind: str, progress: bool = True):
     """A subcommand that runs one spec on Ray: SPEC, --set, --address (and --no-progress)."""
     p = parent.add_parser(name, help=help_, description=description)
@@ -367,6 +411,26 @@ def build_parser() -> argparse.ArgumentParser:
                   cmd_train_dds, "dds-train")
     _spec_command(sub, "select-timesteps", "HQS: which timesteps carry an edit", cmd_select_timesteps.__doc__,
                   cmd_select_timesteps, "hqs", progress=False)
+
+    cl = sub.add_parser("cluster", help="cluster tools: Kubernetes manifests", description="Cluster helpers.")
+    cl_sub = cl.add_subparsers(dest="cluster_command", required=True, metavar="CLUSTER_COMMAND")
+    cr = cl_sub.add_parser("render", help="KubeRay RayJob / RayCronJob or a CronJob for a job spec",
+                           description=cmd_cluster_render.__doc__)
+    cr.add_argument("spec", help="job spec YAML")
+    cr.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    cr.add_argument("--kind", choices=["rayjob", "raycronjob", "cronjob"], default="rayjob",
+                    help="what to render (default: %(default)s)")
+    cr.add_argument("--schedule", default=None, help="cron string for raycronjob / cronjob, e.g. '0 3 * * *'")
+    cr.add_argument("--image", default=None, help="container image with rayedit installed (default: rayedit:VERSION)")
+    cr.add_argument("--namespace", default="default", help="Kubernetes namespace (default: %(default)s)")
+    cr.add_argument("--gpus-per-worker", type=int, default=1, help="GPUs per worker pod (default: %(default)s)")
+    cr.add_argument("--cpus-per-worker", type=int, default=8, help="CPUs per worker pod (default: %(default)s)")
+    cr.add_argument("--memory-per-worker", default="32Gi", help="memory per worker pod (default: %(default)s)")
+    cr.add_argument("--secret", default=None, help="Kubernetes Secret with AWS_* / HF_* variables (envFrom)")
+    cr.add_argument("--ray-dashboard", default="http://raycluster-head-svc:8265",
+                    help="cronjob: the existing cluster's Jobs API address (default: %(default)s)")
+    cr.add_argument("--out", default=None, help="write the manifests here instead of stdout")
+    cr.set_defaults(fn=cmd_cluster_render)
 
     asy = sub.add_parser("asyrp", help="Asyrp tools: interval curves", description="Asyrp helper commands.")
     asy_sub = asy.add_subparsers(dest="asyrp_command", required=True, metavar="ASYRP_COMMAND")
