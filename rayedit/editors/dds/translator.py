@@ -69,11 +69,12 @@ def build_translator(model, targets: list[str], init: str = "small", widths: tup
     return Translator(unet.requires_grad_(True).train(), tokens, task_time=model.num_train_timesteps / 2)
 
 
-def save_translator(url: str, translator: Translator, meta: dict) -> None:
-    """Write ``url/translator.safetensors`` then ``url/translator.json`` (the JSON last: it marks completion)."""
+def save_translator(url: str, translator: Translator, meta: dict, dtype: torch.dtype = torch.float32) -> None:
+    """Write ``url/translator.safetensors`` (weights in ``dtype``; float16 halves a shipped file) then
+    ``url/translator.json`` (the JSON last: it marks completion)."""
     fs, root = fsspec.core.url_to_fs(url)
     fs.makedirs(root, exist_ok=True)
-    state = {k: v.detach().cpu().float().contiguous() for k, v in translator.state_dict().items()}
+    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in translator.state_dict().items()}
     with fs.open(f"{root}/{WEIGHTS}", "wb") as f:
         f.write(save_safetensors(state))
     full = {**meta, "unet_config": dict(translator.unet.config), "tasks": translator.num_tasks}
@@ -92,6 +93,6 @@ def load_translator(url: str) -> tuple[Translator, dict]:
     with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
         state = load_safetensors(f.read())
     unet = UNet2DConditionModel.from_config(meta["unet_config"])
-    translator = Translator(unet, state["task_tokens"])
-    translator.load_state_dict(state)
+    translator = Translator(unet, state["task_tokens"].float())
+    translator.load_state_dict(state)  # float16 files load into float32 parameters
     return translator.eval().requires_grad_(False), meta
