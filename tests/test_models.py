@@ -136,3 +136,17 @@ def test_stable_diffusion_layout_folder_loads(tmp_path):
     eps = m.eps_fn(m.embed_prompts(["a cat", "a dog"]), m.embed_prompts(["", ""]), 7.5)(x0, 500)
     assert eps.shape == x0.shape and torch.isfinite(eps).all()
     assert m.decode(x0).shape == (2, 3, 32, 32)
+
+
+def test_plan_notes_random_clip_only(tmp_path):
+    from rayedit.config import parse_spec
+    from rayedit.pipelines.edit import plan_job
+    from rayedit.toy.generator import write_shards
+
+    write_shards(f"{tmp_path}/in/toy", 2, per_shard=2)
+    base = {"input": {"url": f"{tmp_path}/in/toy-*.tar"}, "output": {"url": str(tmp_path / "out")},
+            "score": {"lpips": {"random_backbone": True}}}
+    notes = plan_job(parse_spec(base | {"score": base["score"] | {"clip": {"model": "tiny"}}})).notes
+    assert any("CLIP 'tiny' has random weights" in n for n in notes)
+    notes = plan_job(parse_spec(base | {"score": base["score"] | {"clip": {"model": "toy-clip"}}})).notes
+    assert not any("CLIP" in n for n in notes)

@@ -80,6 +80,11 @@ class ClipBundle:
         return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(device)).float(), dim=-1)
 
 
+def clip_has_weights(model: str, pretrained: str | None) -> bool:
+    """Whether ``load_clip(model, pretrained)`` gives trained weights (a tag or file, a folder, hf-hub, toy-clip)."""
+    return pretrained is not None or _folder_name(model) is not None
+
+
 def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = "cpu", seed: int = 0) -> ClipBundle:
     """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file; open_clip
     folders, ``hf-hub:`` ids and the ``toy-clip`` preset carry their own weights."""
@@ -112,7 +117,7 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
     cfg = clip.visual.preprocess_cfg
     size = clip.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    random_weights = pretrained is None and folder is None
+    random_weights = not clip_has_weights(model, pretrained)
     return ClipBundle(
         model=clip,
         tokenizer=open_clip.get_tokenizer(name),

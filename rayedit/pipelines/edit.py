@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from rayedit import __version__
 from rayedit.config import JobSpec, SpecError
+from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
 from rayedit.stages.score import score_names
@@ -136,7 +137,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
     notes = []
     if spec.model.name in PRESETS:
         notes.append(f"model preset {spec.model.name!r} has random weights: a smoke run, not a real edit")
-    if spec.score.clip is not None and spec.score.clip.pretrained is None:
+    if spec.score.clip is not None and not clip_has_weights(spec.score.clip.model, spec.score.clip.pretrained):
         notes.append(f"CLIP {spec.score.clip.model!r} has random weights: CLIP scores are not meaningful")
     if spec.score.lpips is not None and spec.score.lpips.random_backbone:
         notes.append("LPIPS uses a random backbone (lpips_random_backbone): not a perceptual metric")
