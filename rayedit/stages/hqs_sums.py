@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import torch
 
-from rayedit.diffusion.hqs import HQSAccumulator
+from rayedit.diffusion.hqs import HQSAccumulator, magnitude, spatial_entropy
 from rayedit.diffusion.image_gradient import image_gradient
 
 
@@ -52,10 +52,8 @@ class HQSPartialSums:
             for _ in range(self.noise_samples):
                 noise = torch.stack([torch.randn(latent, generator=g) for g in gens]).to(m.device)
                 d = image_gradient(m, x, tt, noise, cond, uncond, self.w, src)
-                sub = HQSAccumulator(self.timesteps)
-                sub.add(i, d)
-                acc.n_sum += sub.n_sum / self.noise_samples
-                acc.h_sum += sub.h_sum / self.noise_samples
+                acc.n_sum[i] += magnitude(d).double().sum() / self.noise_samples  # mean over noise draws
+                acc.h_sum[i] += spatial_entropy(d).double().sum() / self.noise_samples
         acc.count = b
         return acc
 
