@@ -34,9 +34,24 @@ def print_result(result) -> None:
 
 
 def cmd_validate(args) -> int:
-    """Check a job spec (fields, inputs, output, model, filters) without running it."""
+    """Check a job spec (fields, inputs, output, model, filters) or a generate spec (prompts, model, output)
+    without running it."""
+    import yaml
+
     from rayedit.pipelines.edit import plan_job
 
+    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(open(args.spec)) or {}):
+        from rayedit.config import load_spec
+        from rayedit.generate_spec import GenerateSpec
+        from rayedit.pipelines.generate import plan_generate
+
+        gen = plan_generate(load_spec(args.spec, args.set, kind=GenerateSpec))
+        print(f"ok: {len(gen.index.prompts)} prompt(s) x {gen.spec.images_per_prompt} = {len(gen.index)} samples in "
+              f"{len(gen.shards)} shard(s), {len(gen.done)} already committed, model {gen.spec.model.name!r} at "
+              f"{gen.resolution}px, output {gen.spec.output.url}")
+        for note in gen.notes:
+            print(f"note: {note}")
+        return 0
     plan = plan_job(_load(args))
     print(f"ok: {len(plan.shards)} input shard(s), {len(plan.done)} already committed, "
           f"model {plan.spec.model.name!r} at {plan.resolution}px, output {plan.spec.output.url}")
@@ -55,6 +70,26 @@ def cmd_run(args) -> int:
         print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
                           "shards_committed": result.shards_committed, "shards_skipped": result.shards_skipped,
                           "seconds": result.seconds, "output": result.output_url}))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    """Generate images from prompts with a text-conditioned model (or resume a generate job): WebDataset shards and
+    a manifest with each sample's prompt and seed, then a summary of what was made."""
+    from rayedit.config import load_spec
+    from rayedit.generate_spec import GenerateSpec
+    from rayedit.pipelines.generate import run_generate
+    from rayedit.pipelines.generate_summary import print_summary, summarize
+
+    spec = load_spec(args.spec, args.set, kind=GenerateSpec)
+    result = run_generate(spec, address=args.address, progress=not args.no_progress)
+    print_result(result)
+    summary = summarize(spec.output)
+    print_summary(summary)
+    if args.json:
+        print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
+                          "shards_committed": result.shards_committed, "shards_skipped": result.shards_skipped,
+                          "seconds": result.seconds, "output": result.output_url, "summary": summary}))
     return 0
 
 
@@ -147,15 +182,20 @@ def cmd_asyrp_curves(args) -> int:
     return 0
 
 
-SPEC_KINDS = {"job": "JobSpec", "asyrp-train": "AsyrpTrainSpec", "dds-train": "DDSTrainSpec",
-              "hqs": "HQSSelectSpec"}
+SPEC_KINDS = {"job": "config.JobSpec", "generate": "generate_spec.GenerateSpec",
+              "asyrp-train": "config.AsyrpTrainSpec", "dds-train": "config.DDSTrainSpec",
+              "hqs": "config.HQSSelectSpec"}
 
 
 def cmd_spec(args) -> int:
-    """Print every field of a spec (an edit job, or an Asyrp training run) with its type, default and meaning."""
-    from rayedit import config
+    """Print every field of a spec (an edit job, a generate job, a training run, an HQS selection) with its type,
+    default and meaning."""
+    import importlib
 
-    print("\n".join(config.spec_reference(getattr(config, SPEC_KINDS[args.kind]))))
+    from rayedit.config import spec_reference
+
+    module, name = SPEC_KINDS[args.kind].split(".")
+    print("\n".join(spec_reference(getattr(importlib.import_module(f"rayedit.{module}"), name))))
     return 0
 
 
@@ -226,6 +266,15 @@ def cmd_toy_generate(args) -> int:
 
     paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour)
     print(f"rayedit: {args.n} toy images in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
+    return 0
+
+
+def cmd_toy_eval_generated(args) -> int:
+    """Judge a generated toy set (the output of `rayedit generate` with toy prompts) with the oracle: how often the
+    colour, shape and background drawn match the prompt, and the confusion of asked vs. drawn, as one JSON line."""
+    from rayedit.toy.generated_eval import judge_generated
+
+    print(json.dumps(judge_generated(args.output, args.limit)))
     return 0
 
 
@@ -362,8 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     run.set_defaults(fn=cmd_run)
 
-    val = sub.add_parser("validate", help="check a job spec without running it", description=cmd_validate.__doc__)
-    val.add_argument("spec", help="job spec YAML")
+    gen = _spec_command(sub, "generate", "generate images from prompts (WebDataset shards + manifest)",
+                        cmd_generate.__doc__ + " Committed shards are skipped, so rerunning a killed job finishes it.",
+                        cmd_generate, "generate")
+    gen.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+
+    val = sub.add_parser("validate", help="check a job or generate spec without running it",
+                         description=cmd_validate.__doc__)
+    val.add_argument("spec", help="job spec YAML, or a generate spec (one with a prompts section)")
     val.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
     val.set_defaults(fn=cmd_validate)
 
@@ -448,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--seed", type=int, default=0, help="generator stream (default: %(default)s)")
     tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
     tg.set_defaults(fn=cmd_toy_generate)
+    tgv = toy_sub.add_parser("eval-generated", help="prompt match of a generated toy set, judged by the oracle",
+                             description=cmd_toy_eval_generated.__doc__)
+    tgv.add_argument("output", help="output URL of a generate job (its shards/*.tar are read)")
+    tgv.add_argument("--limit", type=int, default=None, help="judge at most this many samples (default: all)")
+    tgv.set_defaults(fn=cmd_toy_eval_generated)
     tv = toy_sub.add_parser("eval-edit", help="judge an editor (Asyrp directions or a job spec) with the oracle",
                             description=cmd_toy_eval_edit.__doc__)
     tv.add_argument("--direction", nargs="+", default=None, help="direction folder(s), combined with one strength")

@@ -20,11 +20,13 @@ class SpecError(ValueError):
     """A job spec that cannot be run; the message names the field or URL at fault."""
 
 
-class _Strict(BaseModel):
+class StrictSpec(BaseModel):
+    """Base of every spec section: unknown fields are errors, values are frozen, docstrings document fields."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class StorageSpec(_Strict):
+class StorageSpec(StrictSpec):
     """Object-store settings for fsspec. Anything unset comes from the usual environment (AWS_* etc.)."""
 
     endpoint_url: str | None = None
@@ -57,7 +59,7 @@ class StorageSpec(_Strict):
         return opts
 
 
-class InputSpec(_Strict):
+class InputSpec(StrictSpec):
     """Where the source images are."""
 
     url: str | list[str]
@@ -78,7 +80,7 @@ class InputSpec(_Strict):
     """Object-store settings for the input."""
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictSpec):
     """The diffusion model: a hub id, a local ``save_pretrained`` folder, a toy preset with shipped weights
     (``toy-ddpm``, ``toy-text-ddpm``) or a random-weight preset (``tiny``, ``tiny-latent``)."""
 
@@ -95,7 +97,7 @@ class ModelSpec(_Strict):
     """Hub revision (branch, tag or commit)."""
 
 
-class DDIMSpec(_Strict):
+class DDIMSpec(StrictSpec):
     """Deterministic DDIM inversion and reconstruction."""
 
     steps: int = Field(40, ge=1, le=1000)
@@ -113,14 +115,14 @@ class DDIMSpec(_Strict):
     """Caption used for conditioning; default: the sample's own caption (empty string if none)."""
 
 
-class ReconstructSpec(_Strict):
+class ReconstructSpec(StrictSpec):
     """The identity edit: DDIM inversion, then regeneration with ``ddim`` (eta, guidance, prompt). The baseline."""
 
     kind: Literal["reconstruct"] = "reconstruct"
     """Editor kind."""
 
 
-class DirectionUse(_Strict):
+class DirectionUse(StrictSpec):
     """One trained Asyrp direction and how strongly to apply it."""
 
     url: str
@@ -129,7 +131,7 @@ class DirectionUse(_Strict):
     """c_i in dh = sum_i c_i f^i_t(h); 0.5 is a half edit, negative reverses it."""
 
 
-class AsyrpSpec(_Strict):
+class AsyrpSpec(StrictSpec):
     """Apply trained Asyrp directions: DDIM inversion with ``ddim.steps``, then the asymmetric reverse process
     (Asyrp Algorithm 1): dh on [T, t_edit], plain DDIM on [t_edit, t_boost], eta = 1 on [t_boost, 0]."""
 
@@ -145,7 +147,7 @@ class AsyrpSpec(_Strict):
     """Quality boosting on [t_boost, 0]; false keeps eta = 0 there (fully deterministic edits)."""
 
 
-class ScoreDistillationSpec(_Strict):
+class ScoreDistillationSpec(StrictSpec):
     """Zero-shot score distillation edit of each image by a text-conditioned model: Delta Denoising Score (DDS
     paper Eq. 3; defaults from the authors' notebook) or plain SDS for comparison. The image (latent for latent
     models) starts at the source and takes ``steps`` SGD steps along the guidance gradient."""
@@ -183,7 +185,7 @@ class ScoreDistillationSpec(_Strict):
         return self
 
 
-class TranslatorSpec(_Strict):
+class TranslatorSpec(StrictSpec):
     """Apply a trained DDS translator (``rayedit train dds``): one forward pass per image, z = g(z^ | task)."""
 
     kind: Literal["translator"] = "translator"
@@ -198,7 +200,7 @@ EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec | TranslatorSpe
 """Every editor a job's ``editor`` section can name, told apart by ``kind``."""
 
 
-class ClipSpec(_Strict):
+class ClipSpec(StrictSpec):
     """The CLIP model for CLIP scores (open_clip)."""
 
     model: str = "tiny"
@@ -208,7 +210,7 @@ class ClipSpec(_Strict):
     """open_clip pretrained tag (e.g. ``openai``) or a local checkpoint path (safetensors preferred)."""
 
 
-class LpipsSpec(_Strict):
+class LpipsSpec(StrictSpec):
     """LPIPS fidelity to the source (the lpips package)."""
 
     net: Literal["alex", "vgg", "squeeze"] = "alex"
@@ -218,7 +220,7 @@ class LpipsSpec(_Strict):
     named ``lpips_random_backbone`` so nobody mistakes it for LPIPS."""
 
 
-class GuidanceResidualSpec(_Strict):
+class GuidanceResidualSpec(StrictSpec):
     """``guidance_residual``: mean |grad_SDS| of the edited image for the target caption at the edit's timesteps -
     how hard the diffusion model still pushes the result towards its caption (lower = the edit already matches)."""
 
@@ -232,7 +234,7 @@ class GuidanceResidualSpec(_Strict):
     """Noise draws per timestep (seeded per sample key)."""
 
 
-class ScoreSpec(_Strict):
+class ScoreSpec(StrictSpec):
     """Which scores to compute. All land in one ``scores`` mapping per sample."""
 
     clip: ClipSpec | None = Field(default_factory=ClipSpec)
@@ -256,7 +258,7 @@ class ScoreSpec(_Strict):
         return self
 
 
-class FilterRule(_Strict):
+class FilterRule(StrictSpec):
     """Keep a sample only if ``min <= scores[score] <= max``."""
 
     score: str
@@ -273,7 +275,7 @@ class FilterRule(_Strict):
         return self
 
 
-class OutputSpec(_Strict):
+class OutputSpec(StrictSpec):
     """Where results go: ``shards/*.tar`` and ``manifest.parquet`` under ``url``."""
 
     url: str
@@ -284,9 +286,24 @@ class OutputSpec(_Strict):
     """JPEG/WebP quality."""
     storage: StorageSpec = Field(default_factory=StorageSpec)
     """Object-store settings for the output."""
+    paired: bool = False
+    """Also write each sample's source image (``KEY.source.FORMAT``) beside the edited one (``KEY.FORMAT``), with
+    source and target captions in ``KEY.json``: before/after pairs for training instruction-following editors."""
 
 
-class StageResources(_Strict):
+class DedupSpec(StrictSpec):
+    """Near-duplicate filter on CLIP image embeddings (the job's CLIP model): in each output shard, exactly, a
+    sample whose cosine similarity to an earlier kept sample reaches ``threshold`` is filtered with the key it
+    duplicates; then (``across_shards``) the same across shards."""
+
+    threshold: float = Field(0.95, gt=0.0, le=1.0)
+    """Cosine similarity of CLIP image embeddings at or above which two samples are duplicates."""
+    across_shards: bool = True
+    """After every shard is committed, also find duplicates in different shards (LSH buckets shuffled by Ray
+    Data, exact cosine within a bucket; ~99% recall at the threshold) and rewrite the shards they are in."""
+
+
+class StageResources(StrictSpec):
     """Scheduling of one stage: kept apart from its algorithm settings."""
 
     batch_size: int = Field(16, ge=1)
@@ -309,7 +326,7 @@ class ScoreResources(StageResources):
     """CPUs reserved per actor."""
 
 
-class ResourcesSpec(_Strict):
+class ResourcesSpec(StrictSpec):
     """Per-stage scheduling knobs."""
 
     edit: StageResources = Field(default_factory=StageResources)
@@ -320,7 +337,7 @@ class ResourcesSpec(_Strict):
     """Batch size of the light CPU stages (decode, filter, write)."""
 
 
-class JobSpec(_Strict):
+class JobSpec(StrictSpec):
     """A whole edit job."""
 
     name: str = "rayedit-job"
@@ -339,6 +356,8 @@ class JobSpec(_Strict):
     """Which scores to compute."""
     filters: list[FilterRule] = Field(default_factory=list)
     """Thresholds on scores; a sample failing one is recorded as filtered with the reason."""
+    dedup: DedupSpec | None = None
+    """Near-duplicate filter on the results (needs ``score.clip``); null: off."""
     output: OutputSpec
     """Where results go."""
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
@@ -349,12 +368,23 @@ class JobSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
-            raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
-        return v
+        return check_job_name(v)
+
+    @model_validator(mode="after")
+    def _dedup_needs_clip(self):
+        if self.dedup is not None and self.score.clip is None:
+            raise ValueError("dedup compares CLIP image embeddings; set score.clip")
+        return self
 
 
-class TrainResources(_Strict):
+def check_job_name(v: str) -> str:
+    """A job name usable in URLs, file names and Kubernetes labels."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
+        raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
+    return v
+
+
+class TrainResources(StrictSpec):
     """Where a training run executes: one Ray task with these resources."""
 
     num_gpus: float = Field(0.0, ge=0.0)
@@ -363,7 +393,7 @@ class TrainResources(_Strict):
     """CPUs for the training task."""
 
 
-class AsyrpTrainSpec(_Strict):
+class AsyrpTrainSpec(StrictSpec):
     """``rayedit train asyrp``: learn one h-space direction f_t from a source and a target caption (Asyrp Alg. 2)."""
 
     name: str = "asyrp-direction"
@@ -421,7 +451,7 @@ class AsyrpTrainSpec(_Strict):
         return self
 
 
-class GuidanceWarmup(_Strict):
+class GuidanceWarmup(StrictSpec):
     """Classifier-free guidance scale over training: a linear ramp (the paper: without it, mode collapse)."""
 
     start: float = Field(1.5, ge=1.0)
@@ -432,7 +462,7 @@ class GuidanceWarmup(_Strict):
     """Length of the ramp in optimizer steps (0: ``end`` from the start - the ablation)."""
 
 
-class IdentitySchedule(_Strict):
+class IdentitySchedule(StrictSpec):
     """lambda_ID over training: cosine decay from ``start`` to ``end`` over all steps."""
 
     start: float = Field(1.0, ge=0.0)
@@ -441,7 +471,7 @@ class IdentitySchedule(_Strict):
     """Weight at the last step."""
 
 
-class TrainWorkers(_Strict):
+class TrainWorkers(StrictSpec):
     """Ray Train data-parallel workers (TorchTrainer): one model replica each, gradients all-reduced."""
 
     workers: int = Field(1, ge=1)
@@ -452,7 +482,7 @@ class TrainWorkers(_Strict):
     """CPUs per worker."""
 
 
-class DDSTrainSpec(_Strict):
+class DDSTrainSpec(StrictSpec):
     """``rayedit train dds``: a multi-task translator g(z^ | k) trained without pairs (DDS paper section 4)."""
 
     name: str = "dds-translator"
@@ -511,7 +541,7 @@ class DDSTrainSpec(_Strict):
         return self
 
 
-class HQSSelectSpec(_Strict):
+class HQSSelectSpec(StrictSpec):
     """``rayedit select-timesteps``: which timesteps carry the edit - HQS_t over sample images (SDD; ALGORITHMS.md)."""
 
     name: str = "hqs-selection"

@@ -71,13 +71,21 @@ def test_validate_messages(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_killed_job_resumes_without_duplicates(tmp_path):
-    write_shards(str(tmp_path / "in" / "toy"), 48, per_shard=6)  # 8 shards
-    spec = {"input": {"url": str(tmp_path / "in" / "toy-*.tar")}, "output": {"url": str(tmp_path / "out")},
-            "ddim": {"steps": 2}, "score": {"lpips": {"random_backbone": True}},
-            "resources": {"edit": {"batch_size": 2}, "io_batch_size": 2}}
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_killed_job_resumes_without_duplicates(tmp_path, command):
+    if command == "run":
+        write_shards(str(tmp_path / "in" / "toy"), 48, per_shard=6)  # 8 shards
+        spec = {"input": {"url": str(tmp_path / "in" / "toy-*.tar")}, "output": {"url": str(tmp_path / "out")},
+                "ddim": {"steps": 2}, "score": {"lpips": {"random_backbone": True}},
+                "resources": {"edit": {"batch_size": 2}, "io_batch_size": 2}}
+    else:  # 16 prompts x 3 images in shards of 6: 8 shards
+        spec = {"prompts": {"templates": ["a {c} {s}"], "slots": {"c": ["red", "green", "blue", "yellow"],
+                                                                "s": ["circle", "square", "triangle", "disc"]}},
+                "images_per_prompt": 3, "samples_per_shard": 6, "sampling": {"steps": 2}, "clip": None,
+                "output": {"url": str(tmp_path / "out")},
+                "resources": {"generate": {"batch_size": 2}, "io_batch_size": 2}}
     job = _write(tmp_path, spec)
-    cmd = [sys.executable, "-m", "rayedit.cli", "run", job, "--no-progress", "--json"]
+    cmd = [sys.executable, "-m", "rayedit.cli", command, job, "--no-progress", "--json"]
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     done = tmp_path / "out" / "_done"

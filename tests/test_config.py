@@ -64,14 +64,19 @@ def test_overrides_and_yaml_errors(tmp_path):
                          ids=lambda p: p.name)
 def test_every_example_spec_is_valid(path):
     from rayedit.config import AsyrpTrainSpec, DDSTrainSpec, HQSSelectSpec, JobSpec, load_spec
+    from rayedit.generate_spec import GenerateSpec
 
     if "input" in yaml.safe_load(path.read_text()):
         load_spec(path, kind=JobSpec)
         return
+    if "prompts" in yaml.safe_load(path.read_text()):
+        load_spec(path, kind=GenerateSpec)
+        return
     errors = []
     for kind in (AsyrpTrainSpec, DDSTrainSpec, HQSSelectSpec):  # a training / selection spec: one kind must fit
         try:
-            return load_spec(path, kind=kind)
+            load_spec(path, kind=kind)
+            return
         except SpecError as err:
             errors.append(str(err))
     pytest.fail("\n".join(errors))

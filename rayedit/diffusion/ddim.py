@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from rayedit.diffusion.seeds import per_sample_noise
+
 EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
 """eps(x_t, t) -> predicted noise, same shape as x_t."""
 
@@ -138,15 +140,20 @@ def ddim_sample(
     alphas_cumprod: torch.Tensor,
     alpha_clean: float = 1.0,
     eta: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Run the reverse process from x_T down the grid ``ts`` to a clean sample (eta = 0: deterministic)."""
+    """Run the reverse process from x_T down the grid ``ts`` to a clean sample (eta = 0: deterministic).
+
+    ``generator`` draws the eta > 0 noise: one for the batch, or one per sample (then each sample's noise does
+    not depend on what it is batched with)."""
     a = grid_alphas(alphas_cumprod, ts, alpha_clean)
     x = x_T
     for i in range(len(ts) - 1, -1, -1):
         noise = None
-        if eta > 0:
+        if eta > 0 and isinstance(generator, Sequence):
+            noise = per_sample_noise(generator, x.shape[1:]).to(x)
+        elif eta > 0:
             noise = torch.randn(x.shape, generator=generator, device="cpu", dtype=torch.float32).to(x)
         x = ddim_step(x, eps_fn(x, ts[i]), a[i + 1], a[i], eta=eta, noise=noise)
         if callback is not None:

@@ -11,7 +11,7 @@ import torch
 
 from rayedit.diffusion.hqs import magnitude
 from rayedit.diffusion.image_gradient import image_gradient
-from rayedit.stages.hqs_sums import sample_seed
+from rayedit.diffusion.seeds import per_sample_noise, sample_generators
 
 
 @torch.no_grad()
@@ -23,12 +23,12 @@ def guidance_residual(model, pixels: torch.Tensor, targets: list[str], keys: lis
     cond = model.embed_prompts(targets)
     uncond = model.embed_prompts([""]).expand_as(cond)
     latent = model.encode(x[:1]).shape[1:]
-    gens = [torch.Generator().manual_seed(sample_seed(seed, k)) for k in keys]
+    gens = sample_generators(seed, keys)
     total = torch.zeros(b, dtype=torch.float64)
     for t in timesteps:
         tt = torch.full((b,), t, dtype=torch.long, device=model.device)
         for _ in range(noise_samples):
-            noise = torch.stack([torch.randn(latent, generator=g) for g in gens]).to(model.device)
+            noise = per_sample_noise(gens, latent).to(model.device)
             d = image_gradient(model, x, tt, noise, cond, uncond, guidance_scale - 1.0)
             total += magnitude(d).double().cpu()
     return (total / (len(timesteps) * noise_samples)).float()

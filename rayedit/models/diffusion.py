@@ -57,6 +57,14 @@ class DiffusionModel:
                 part.to(**kwargs)
         return self
 
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of x for DDIM: the image for pixel models, the VAE latent for latent models."""
+        channels = self.unet.config.in_channels
+        if self.vae is None:
+            return channels, self.resolution, self.resolution
+        side = self.resolution // 2 ** (len(self.vae.config.block_out_channels) - 1)  # VAE halves per level
+        return channels, side, side
+
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [-1, 1] -> DDIM space (latents = posterior mean x VAE scaling factor)."""

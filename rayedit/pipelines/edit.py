@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass, field
 
 import fsspec
-from tqdm import tqdm
 
 from rayedit import __version__
-from rayedit.config import JobSpec, SpecError
+from rayedit.config import JobSpec, OutputSpec, SpecError
 from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
@@ -59,18 +58,18 @@ class JobResult:
         return self.samples_this_run / self.seconds if self.seconds else 0.0
 
 
-def check_output_writable(spec: JobSpec) -> None:
+def check_output_writable(output: OutputSpec) -> None:
     """Write and delete a probe file under the output URL; a missing bucket or no permission fails here."""
-    fs = filesystem(spec.output.url, spec.output.storage)
-    probe = join(spec.output.url, "_probe")
+    fs = filesystem(output.url, output.storage)
+    probe = join(output.url, "_probe")
     try:
         if has_atomic_rename(fs):  # local disk; on object stores makedirs would silently CREATE a missing bucket
-            fs.makedirs(spec.output.url, exist_ok=True)
+            fs.makedirs(output.url, exist_ok=True)
         with fs.open(probe, "wb") as f:
             f.write(b"ok")
         fs.rm(probe)
     except Exception as err:  # noqa: BLE001 - any store error means we cannot write there
-        raise SpecError(f"output {redact(spec.output.url)} is not writable: {type(err).__name__}: {err}") from None
+        raise SpecError(f"output {redact(output.url)} is not writable: {type(err).__name__}: {err}") from None
 
 
 def _artifact_meta(url: str, where: str, meta_name: str, what: str, how: str) -> dict:
@@ -123,7 +122,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
             raise SpecError(f"{where}: {protocol_of(url)}:// lives inside one process and Ray workers cannot see it; "
                             "use a local path or an object store")
     shards = plan_shards(spec.input)
-    check_output_writable(spec)
+    check_output_writable(spec.output)
     check_editor_artifacts(spec)
     resolution = model_resolution(spec.model)
     judge = spec.score.guidance
@@ -150,10 +149,24 @@ def provenance(spec: JobSpec) -> dict:
         "rayedit": __version__, "editor": spec.editor.model_dump(mode="json"), "model": spec.model.name,
         "ddim_steps": spec.ddim.steps, "spacing": spec.ddim.spacing, "eta": spec.ddim.eta,
         "guidance_scale": spec.ddim.guidance_scale, "seed": spec.seed,
+        "dedup": None if spec.dedup is None else spec.dedup.threshold,
         "clip": None if spec.score.clip is None else f"{spec.score.clip.model}:{spec.score.clip.pretrained}",
         "lpips": None if spec.score.lpips is None else
         spec.score.lpips.net + (" random backbone" if spec.score.lpips.random_backbone else ""),
     }
+
+
+def edit_target(spec: JobSpec) -> tuple[str | None, dict[str, str] | None]:
+    """(target caption, word replacements) each sample is edited towards, for its metadata: the scores' target if
+    set, else the editor's (dds target or replace, a translator task named by its caption)."""
+    if spec.score.target_caption is not None or spec.score.replace is not None:
+        return spec.score.target_caption, spec.score.replace
+    editor = spec.editor
+    if editor.kind == "dds":
+        return editor.target_caption, editor.replace
+    if editor.kind == "translator" and isinstance(editor.task, str):
+        return editor.task, None
+    return None, None
 
 
 def stage_plans(plan: JobPlan) -> list:
@@ -171,7 +184,8 @@ def stage_plans(plan: JobPlan) -> list:
     # write) never imports this module - and with it torch and diffusers - just to unpickle its function.
     spec, res, resolution, prov = plan.spec, plan.spec.resources, plan.resolution, provenance(plan.spec)
     inp, out, model, ddim, score, rules = spec.input, spec.output, spec.model, spec.ddim, spec.score, spec.filters
-    seed, target, editor = spec.seed, spec.score.target_caption, spec.editor
+    seed, editor, (target, replace) = spec.seed, spec.editor, edit_target(spec)
+    embeddings = spec.dedup is not None
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
@@ -179,10 +193,10 @@ def stage_plans(plan: JobPlan) -> list:
                   1, num_cpus=light, generator=True),
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
-        StagePlan("score", lambda: ScoreImages(score, seed=seed), res.score.batch_size,
+        StagePlan("score", lambda: ScoreImages(score, seed=seed, embeddings=embeddings), res.score.batch_size,
                   actors=res.score.actors, num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus),
         StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
-        StagePlan("write", lambda: WriteParts(out, prov, target), io, num_cpus=light),
+        StagePlan("write", lambda: WriteParts(out, prov, target, replace), io, num_cpus=light),
     ]
     return stages
 
@@ -223,35 +237,22 @@ def build_dataset(plan: JobPlan, strict_resources: bool = True):
 
 def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) -> JobResult:
     """Run (or resume) an edit job; returns counts over all committed shards of the job."""
-    import ray
-
-    from rayedit.cluster.adapter import remote_call
     from rayedit.cluster.runtime import init_ray
-    from rayedit.pipelines.shard_tracker import ShardTracker
-    from rayedit.storage.commit import commit_shard
+    from rayedit.pipelines.execute import run_and_commit
 
     start = time.time()
     plan = plan_job(spec)
     committed, first = [], 0.0
-    tracker = ShardTracker()
     if plan.todo:
         init_ray(address)
         ds = build_dataset(plan, strict_resources=address is None)
-        pending = []
-        bar = tqdm(desc="samples", unit="img", disable=not progress)
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            first = first or time.time() - start
-            for sid in tracker.add(batch):
-                pending.append(remote_call(commit_shard, spec.output, sid, sorted(tracker.parts[sid]),
-                                           spec.output.image_format))
-            bar.update(int((batch["status"] != "eos").sum()))
-            bar.set_postfix(shards=f"{len(tracker.completed)}/{len(plan.todo)}")
-        bar.close()
-        committed = ray.get(pending)
-        missing = tracker.incomplete([s.shard_id for s in plan.todo])
-        if missing:
-            raise RuntimeError(f"{len(missing)} shard(s) did not complete and were not committed "
-                               f"(rerun the job to retry them): {dict(list(missing.items())[:5])}")
+        dedup = None if spec.dedup is None else spec.dedup.threshold
+        committed, first = run_and_commit(ds, spec.output, [s.shard_id for s in plan.todo], dedup, progress, start)
+    if spec.dedup is not None and spec.dedup.across_shards and len(plan.shards) > 1:
+        from rayedit.pipelines.dedup_across import dedup_across_shards
+
+        dedup_across_shards(spec.output, [s.shard_id for s in plan.shards], spec.dedup.threshold, spec.seed,
+                            start_ray=lambda: init_ray(address))
     manifest = write_manifest(spec.output, [s.shard_id for s in plan.shards])
     statuses = manifest.column("status").to_pylist()
     counts = {s: statuses.count(s) for s in ("edited", "filtered", "failed")}

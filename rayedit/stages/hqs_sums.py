@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import torch
 
 from rayedit.diffusion.hqs import HQSAccumulator, magnitude, spatial_entropy
 from rayedit.diffusion.image_gradient import image_gradient
-
-
-def sample_seed(seed: int, key: str) -> int:
-    """A per-image seed from the job seed and the sample key: the same noise however images are sharded."""
-    return zlib.crc32(f"{seed}/{key}".encode())
+from rayedit.diffusion.seeds import per_sample_noise, sample_generators
 
 
 class HQSPartialSums:
@@ -44,13 +38,13 @@ class HQSPartialSums:
         x = to_model_range(pixels).to(m.device)
         b = x.shape[0]
         latent = m.encode(x[:1]).shape[1:]
-        gens = [torch.Generator().manual_seed(sample_seed(self.seed, k)) for k in keys]
+        gens = sample_generators(self.seed, keys)
         cond, uncond = self.cond.expand(b, -1, -1), self.uncond.expand(b, -1, -1)
         src = None if self.src is None else self.src.expand(b, -1, -1)
         for i, t in enumerate(self.timesteps):
             tt = torch.full((b,), t, dtype=torch.long, device=m.device)
             for _ in range(self.noise_samples):
-                noise = torch.stack([torch.randn(latent, generator=g) for g in gens]).to(m.device)
+                noise = per_sample_noise(gens, latent).to(m.device)
                 d = image_gradient(m, x, tt, noise, cond, uncond, self.w, src)
                 acc.n_sum[i] += magnitude(d).double().sum() / self.noise_samples  # mean over noise draws
                 acc.h_sum[i] += spatial_entropy(d).double().sum() / self.noise_samples

@@ -11,7 +11,7 @@ from rayedit.editors.captions import target_captions
 from rayedit.models.clip import load_clip
 from rayedit.models.load import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
-from rayedit.stages.batch import Batch, ok_mask, set_scores, writable
+from rayedit.stages.batch import Batch, obj_array, ok_mask, set_scores, writable
 
 
 def to_unit(pixels: np.ndarray) -> torch.Tensor:
@@ -37,10 +37,12 @@ class ScoreImages:
     """Scores every in-flight row: ``clip_score`` = cos(E_I(edit), E_T(target or caption)),
     ``clip_direction`` = cos(E_I(edit) - E_I(src), E_T(target) - E_T(caption)) (Asyrp Eq. 17),
     ``lpips`` = LPIPS(src, edit), ``guidance_residual`` = mean |grad_SDS(edit; target)| at the given timesteps.
-    Targets: ``target_caption`` for all, or each caption with ``replace`` applied."""
+    Targets: ``target_caption`` for all, or each caption with ``replace`` applied. With ``embeddings`` the CLIP
+    image embeddings of the results are kept in an ``embedding`` column (float16) for the near-duplicate filter.
+    Rows without a source image (``pixels``: generated samples) get only the scores that need no source."""
 
-    def __init__(self, spec: ScoreSpec, device: str | None = None, seed: int = 0):
-        self.spec, self.device, self.seed = spec, device, seed
+    def __init__(self, spec: ScoreSpec, device: str | None = None, seed: int = 0, embeddings: bool = False):
+        self.spec, self.device, self.seed, self.embeddings = spec, device, seed, embeddings
         self.clip = self.lpips = self.judge = None
 
     def setup(self) -> None:
@@ -61,9 +63,12 @@ class ScoreImages:
         self.setup()
         batch = writable(batch)
         idx = np.flatnonzero(ok_mask(batch))
+        if self.embeddings:
+            batch["embedding"] = obj_array([b""] * len(batch["status"]))
         if not len(idx):
             return batch
-        src, edit = to_unit(batch["pixels"][idx]), to_unit(batch["edited"][idx])
+        edit = to_unit(batch["edited"][idx])
+        src = to_unit(batch["pixels"][idx]) if "pixels" in batch else None
         captions = [str(c) for c in batch["caption"][idx]]
         targets = None
         if self.spec.target_caption is not None or self.spec.replace is not None:
@@ -73,11 +78,14 @@ class ScoreImages:
             e_edit = self.clip.embed_images(edit)
             e_text = self.clip.embed_texts(targets or captions)
             scores["clip_score"] = (e_edit * e_text).sum(-1).cpu().numpy()
-            if targets:
+            if self.embeddings:
+                for j, i in enumerate(idx):
+                    batch["embedding"][i] = e_edit[j].half().cpu().numpy().tobytes()
+            if targets and src is not None:
                 d_img = torch.nn.functional.normalize(e_edit - self.clip.embed_images(src), dim=-1)
                 d_txt = torch.nn.functional.normalize(e_text - self.clip.embed_texts(captions), dim=-1)
                 scores["clip_direction"] = (d_img * d_txt).sum(-1).cpu().numpy()
-        if self.lpips is not None:
+        if self.lpips is not None and src is not None:
             dev = next(self.lpips.parameters()).device
             d = self.lpips(src.to(dev) * 2 - 1, edit.to(dev) * 2 - 1).flatten().cpu().numpy()
             scores[lpips_score_name(self.spec.lpips.random_backbone)] = d

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
+from rayedit.editors.captions import target_captions
 from rayedit.imaging import encode_image
 from rayedit.stages.batch import EDITED, EOS, Batch, get_scores, obj_array
 from rayedit.storage.fs import filesystem, join, write_atomic
@@ -29,34 +30,49 @@ def part_name(shard_id: str, indices: list[int]) -> str:
 
 
 class WriteParts:
-    """Writes staging parts; returns one small row per input row (shard, key, status, part) for the driver."""
+    """Writes staging parts; returns one small row per input row (shard, key, status, part) for the driver.
 
-    def __init__(self, output: OutputSpec, provenance: dict, target_caption: str | None = None):
-        self.output, self.provenance, self.target_caption = output, provenance, target_caption
+    Each kept sample's metadata holds its caption, its target caption (``target_caption`` for all, or its caption
+    with ``replace`` applied), scores, provenance and the row's ``extra`` fields (e.g. a generated sample's seed).
+    With ``output.paired`` the source image is encoded too; an ``embedding`` column (near-duplicate filter) is
+    carried into the part for the commit."""
+
+    def __init__(self, output: OutputSpec, provenance: dict, target_caption: str | None = None,
+                 replace: dict[str, str] | None = None):
+        self.output, self.provenance = output, provenance
+        self.target_caption, self.replace = target_caption, replace
         self.fs = None
 
     def _metadata(self, batch: Batch, i: int) -> bytes:
+        caption = str(batch["caption"][i])
+        target = None
+        if self.target_caption is not None or self.replace is not None:
+            target = target_captions([caption], self.target_caption, self.replace)[0]
+        extra = str(batch["extra"][i]) if "extra" in batch else ""
         meta = {
             "key": str(batch["key"][i]),
             "source_key": str(batch["key"][i]),
             "source_shard": str(batch["source"][i]),
-            "caption": str(batch["caption"][i]),
-            "target_caption": self.target_caption,
+            "caption": caption,
+            "target_caption": target,
             "scores": get_scores(batch, i),
             "provenance": self.provenance,
+            **(json.loads(extra) if extra else {}),
         }
         return json.dumps(meta, sort_keys=True).encode()
 
+    def _encode(self, pixels: np.ndarray) -> bytes:
+        return encode_image(pixels, self.output.image_format, self.output.quality)
+
     def _write_part(self, batch: Batch, rows: np.ndarray, shard_id: str) -> str:
-        images, metas = [], []
-        for i in rows:
-            if batch["status"][i] == EDITED:
-                images.append(encode_image(batch["edited"][i], self.output.image_format, self.output.quality))
-                metas.append(self._metadata(batch, i))
-            else:
-                images.append(b"")
-                metas.append(b"")
-        table = pa.table({
+        kept = [batch["status"][i] == EDITED for i in rows]
+        paired = self.output.paired and "pixels" in batch
+
+        def per_kept(fn) -> pa.Array:
+            return pa.array([fn(i) if k else b"" for i, k in zip(rows, kept, strict=True)], type=pa.binary())
+
+        extra = batch.get("extra")
+        columns = {
             "index": pa.array(batch["index"][rows].astype(np.int64)),
             "key": pa.array([str(k) for k in batch["key"][rows]]),
             "source": pa.array([str(s) for s in batch["source"][rows]]),
@@ -64,13 +80,16 @@ class WriteParts:
             "reason": pa.array([str(r) for r in batch["reason"][rows]]),
             "scores": pa.array([json.dumps(get_scores(batch, i)) for i in rows]),
             "caption": pa.array([str(c) for c in batch["caption"][rows]]),
-            "image": pa.array(images, type=pa.binary()),
-            "meta": pa.array(metas, type=pa.binary()),
-        })
+            "extra": pa.array(["" if extra is None else str(extra[i]) for i in rows]),
+            "image": per_kept(lambda i: self._encode(batch["edited"][i])),
+            "meta": per_kept(lambda i: self._metadata(batch, i)),
+            "source_image": per_kept(lambda i: self._encode(batch["pixels"][i]) if paired else b""),
+            "embedding": per_kept(lambda i: bytes(batch["embedding"][i]) if "embedding" in batch else b""),
+        }
         name = part_name(shard_id, [int(x) for x in batch["index"][rows]])
         path = join(self.output.url, STAGING, shard_id, name)
         buf = io.BytesIO()
-        pq.write_table(table, buf)
+        pq.write_table(pa.table(columns), buf)
         write_atomic(self.fs, path, buf.getvalue())
         return path
 

@@ -59,9 +59,12 @@ def _caption_from(parts: dict[str, bytes], caption_key: str) -> str:
 
 
 def _group_to_sample(key: str, parts: dict[str, bytes], caption_key: str) -> dict:
-    for ext, data in parts.items():
+    """The sample's image is its plain image member (``png``) if it has one - a paired output's ``source.png``
+    is the source, not the sample - else the first member with an image extension."""
+    plain = [ext for ext in parts if ext.lower() in IMAGE_EXTENSIONS]
+    for ext in plain + list(parts):
         if ext.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS:
-            return _sample(key, data, _caption_from(parts, caption_key))
+            return _sample(key, parts[ext], _caption_from(parts, caption_key))
     found = ", ".join(sorted(parts)) or "nothing"
     return _sample(key, reason=f"no image member in sample (found: {found})")
 
