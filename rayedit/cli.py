@@ -60,6 +60,15 @@ def cmd_validate(args) -> int:
     return 0
 
 
+EXIT_SAMPLES_FAILED = 3
+"""Exit code of a job that finished but has failed samples (a job that could not finish exits 1; a bad spec 2)."""
+
+
+def job_exit_code(result) -> int:
+    """0 if every sample was edited or filtered, EXIT_SAMPLES_FAILED if some failed."""
+    return EXIT_SAMPLES_FAILED if result.counts.get("failed") else 0
+
+
 def cmd_run(args) -> int:
     """Run (or resume) an edit job."""
     from rayedit.pipelines.edit import run_job
@@ -70,7 +79,7 @@ def cmd_run(args) -> int:
         print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
                           "shards_committed": result.shards_committed, "shards_skipped": result.shards_skipped,
                           "seconds": result.seconds, "output": result.output_url}))
-    return 0
+    return job_exit_code(result)
 
 
 def cmd_generate(args) -> int:
@@ -90,6 +99,20 @@ def cmd_generate(args) -> int:
         print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
                           "shards_committed": result.shards_committed, "shards_skipped": result.shards_skipped,
                           "seconds": result.seconds, "output": result.output_url, "summary": summary}))
+    return job_exit_code(result)
+
+
+def cmd_report(args) -> int:
+    """Write an HTML report of a job's output: counts by status and reason, score histograms, before/after pairs
+    (best, worst and random by a score), runs and settings - plus the pairs as one PNG."""
+    from rayedit.config import OutputSpec
+    from rayedit.reporting.build import build_report
+
+    html_path = args.out or "report.html"
+    png_path = None if args.no_png else (args.png or html_path.rsplit(".", 1)[0] + ".png")
+    info = build_report(OutputSpec(url=args.output), html_path, png_path, score=args.score, per_section=args.n)
+    print(f"rayedit: report of {info['samples']} samples ({', '.join(f'{n} {s}' for s, n in info['status'].items())})"
+          f": {info['html']}" + (f", grid {info['png']}" if info["png"] else ""))
     return 0
 
 
@@ -415,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
                         cmd_generate.__doc__ + " Committed shards are skipped, so rerunning a killed job finishes it.",
                         cmd_generate, "generate")
     gen.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+
+    rep = sub.add_parser("report", help="HTML report of a job's output (counts, reasons, scores, pairs)",
+                         description=cmd_report.__doc__)
+    rep.add_argument("output", help="output URL of a job (local path or any fsspec URL; credentials from AWS_*)")
+    rep.add_argument("--out", default=None, help="HTML file to write (default: report.html)")
+    rep.add_argument("--png", default=None, help="grid PNG to write (default: the HTML name with .png)")
+    rep.add_argument("--no-png", action="store_true", help="do not write the grid PNG")
+    rep.add_argument("--score", default=None,
+                     help="score that ranks best/worst (default: clip_direction, else clip_score, else any)")
+    rep.add_argument("--n", type=int, default=6, help="pairs per section (default: %(default)s)")
+    rep.set_defaults(fn=cmd_report)
 
     val = sub.add_parser("validate", help="check a job or generate spec without running it",
                          description=cmd_validate.__doc__)

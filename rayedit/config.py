@@ -10,14 +10,34 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class SpecError(ValueError):
     """A job spec that cannot be run; the message names the field or URL at fault."""
+
+
+def check_job_name(v: str) -> str:
+    """A job name usable in URLs, file names and Kubernetes labels."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
+        raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
+    return v
+
+
+JobName = Annotated[str, AfterValidator(check_job_name)]
+"""1-63 letters, digits, '_', '.', '-' (usable in URLs, file names and Kubernetes labels)."""
 
 
 class StrictSpec(BaseModel):
@@ -340,7 +360,7 @@ class ResourcesSpec(StrictSpec):
 class JobSpec(StrictSpec):
     """A whole edit job."""
 
-    name: str = "rayedit-job"
+    name: JobName = "rayedit-job"
     """Job name (letters, digits, '_', '.', '-')."""
     input: InputSpec
     """Where the source images are."""
@@ -365,23 +385,12 @@ class JobSpec(StrictSpec):
     seed: int = 0
     """Seed for anything random (eta > 0 noise, random-weight presets)."""
 
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        return check_job_name(v)
-
     @model_validator(mode="after")
     def _dedup_needs_clip(self):
         if self.dedup is not None and self.score.clip is None:
             raise ValueError("dedup compares CLIP image embeddings; set score.clip")
         return self
 
-
-def check_job_name(v: str) -> str:
-    """A job name usable in URLs, file names and Kubernetes labels."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
-        raise ValueError("name must be 1-63 chars of letters, digits, '_', '.', '-'")
-    return v
 
 
 class TrainResources(StrictSpec):

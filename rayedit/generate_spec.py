@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from rayedit.config import (
     ClipSpec,
     DedupSpec,
     FilterRule,
+    JobName,
     ModelSpec,
     OutputSpec,
     ScoreResources,
     StageResources,
     StorageSpec,
     StrictSpec,
-    check_job_name,
 )
 
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -100,7 +100,7 @@ class GenerateResources(StrictSpec):
 class GenerateSpec(StrictSpec):
     """``rayedit generate``: sample images from prompts with a text-conditioned model."""
 
-    name: str = "rayedit-generate"
+    name: JobName = "rayedit-generate"
     """Job name; output shards are NAME-00000.tar, NAME-00001.tar, ..."""
     prompts: PromptSource
     """The prompts."""
@@ -124,11 +124,6 @@ class GenerateSpec(StrictSpec):
     """Scheduling of each stage."""
     seed: int = 0
     """Root of every sample's seed: sample KEY gets a seed derived from (seed, KEY) alone."""
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        return check_job_name(v)
 
     @model_validator(mode="after")
     def _consistent(self):

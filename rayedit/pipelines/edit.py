@@ -12,8 +12,9 @@ from rayedit.config import JobSpec, OutputSpec, SpecError
 from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
+from rayedit.pipelines.execute import JobResult, run_plan
 from rayedit.stages.score import score_names
-from rayedit.storage.commit import committed_shards, write_manifest
+from rayedit.storage.commit import committed_shards
 from rayedit.storage.fs import filesystem, has_atomic_rename, join, protocol_of, redact
 from rayedit.storage.shards import Shard, plan_shards
 
@@ -35,27 +36,6 @@ class JobPlan:
     def todo(self) -> list[Shard]:
         """Shards without a commit marker."""
         return [s for s in self.shards if s.shard_id not in self.done]
-
-
-@dataclass
-class JobResult:
-    """What a run did."""
-
-    output_url: str
-    counts: dict[str, int]
-    shards_total: int
-    shards_skipped: int
-    shards_committed: int
-    samples_this_run: int
-    seconds: float
-    notes: list[str]
-    first_result_seconds: float = 0.0
-    """Time until the first edited rows came back (start-up: Ray, actors, model loading, pipeline fill)."""
-
-    @property
-    def images_per_second(self) -> float:
-        """Samples accounted for in this run per wall-clock second."""
-        return self.samples_this_run / self.seconds if self.seconds else 0.0
 
 
 def check_output_writable(output: OutputSpec) -> None:
@@ -237,28 +217,5 @@ def build_dataset(plan: JobPlan, strict_resources: bool = True):
 
 def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) -> JobResult:
     """Run (or resume) an edit job; returns counts over all committed shards of the job."""
-    from rayedit.cluster.runtime import init_ray
-    from rayedit.pipelines.execute import run_and_commit
-
     start = time.time()
-    plan = plan_job(spec)
-    committed, first = [], 0.0
-    if plan.todo:
-        init_ray(address)
-        ds = build_dataset(plan, strict_resources=address is None)
-        dedup = None if spec.dedup is None else spec.dedup.threshold
-        committed, first = run_and_commit(ds, spec.output, [s.shard_id for s in plan.todo], dedup, progress, start)
-    if spec.dedup is not None and spec.dedup.across_shards and len(plan.shards) > 1:
-        from rayedit.pipelines.dedup_across import dedup_across_shards
-
-        dedup_across_shards(spec.output, [s.shard_id for s in plan.shards], spec.dedup.threshold, spec.seed,
-                            start_ray=lambda: init_ray(address))
-    manifest = write_manifest(spec.output, [s.shard_id for s in plan.shards])
-    statuses = manifest.column("status").to_pylist()
-    counts = {s: statuses.count(s) for s in ("edited", "filtered", "failed")}
-    return JobResult(
-        output_url=redact(spec.output.url), counts=counts, shards_total=len(plan.shards),
-        shards_skipped=len(plan.done & {s.shard_id for s in plan.shards}), shards_committed=len(committed),
-        samples_this_run=sum(c["samples"] for c in committed), seconds=time.time() - start, notes=plan.notes,
-        first_result_seconds=first,
-    )
+    return run_plan(plan_job(spec), build_dataset, address, progress, start)

@@ -20,8 +20,9 @@ from rayedit.generation.prompts import resolve_prompts
 from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
-from rayedit.pipelines.edit import PROCESS_LOCAL_PROTOCOLS, JobResult, check_output_writable
-from rayedit.storage.commit import committed_shards, write_manifest
+from rayedit.pipelines.edit import PROCESS_LOCAL_PROTOCOLS, check_output_writable
+from rayedit.pipelines.execute import JobResult, run_plan
+from rayedit.storage.commit import committed_shards
 from rayedit.storage.fs import filesystem, join, protocol_of, redact, write_atomic
 
 JOB_FILE = "_job.json"
@@ -148,29 +149,8 @@ def build_dataset(plan: GeneratePlan, strict_resources: bool = True):
 
 def run_generate(spec: GenerateSpec, address: str | None = None, progress: bool = True) -> JobResult:
     """Run (or resume) a generate job; returns counts over all committed shards of the job."""
-    from rayedit.cluster.runtime import init_ray
-    from rayedit.pipelines.execute import run_and_commit
-
     start = time.time()
     plan = plan_generate(spec)
     fs = filesystem(spec.output.url, spec.output.storage)
     write_atomic(fs, join(spec.output.url, JOB_FILE), json.dumps(plan.fingerprint, indent=2).encode())
-    committed, first = [], 0.0
-    if plan.todo:
-        init_ray(address)
-        ds = build_dataset(plan, strict_resources=address is None)
-        dedup = None if spec.dedup is None else spec.dedup.threshold
-        committed, first = run_and_commit(ds, spec.output, [s.shard_id for s in plan.todo], dedup, progress, start)
-    if spec.dedup is not None and spec.dedup.across_shards and len(plan.shards) > 1:
-        from rayedit.pipelines.dedup_across import dedup_across_shards
-
-        dedup_across_shards(spec.output, [s.shard_id for s in plan.shards], spec.dedup.threshold, spec.seed,
-                            start_ray=lambda: init_ray(address))
-    manifest = write_manifest(spec.output, [s.shard_id for s in plan.shards])
-    statuses = manifest.column("status").to_pylist()
-    return JobResult(
-        output_url=redact(spec.output.url), counts={s: statuses.count(s) for s in ("edited", "filtered", "failed")},
-        shards_total=len(plan.shards), shards_skipped=len(plan.done & {s.shard_id for s in plan.shards}),
-        shards_committed=len(committed), samples_this_run=sum(c["samples"] for c in committed),
-        seconds=time.time() - start, notes=plan.notes, first_result_seconds=first,
-    )
+    return run_plan(plan, build_dataset, address, progress, start)
