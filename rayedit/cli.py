@@ -60,6 +60,20 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _ray_up() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+def _quiet_ray(was_up: bool) -> None:
+    """Stop Ray if this command started (or joined) it, so Ray's log lines cannot follow the summary."""
+    if not was_up:
+        from rayedit.cluster.runtime import shutdown_ray
+
+        shutdown_ray()
+
+
 EXIT_SAMPLES_FAILED = 3
 """Exit code of a job that finished but has failed samples (a job that could not finish exits 1; a bad spec 2)."""
 
@@ -73,7 +87,9 @@ def cmd_run(args) -> int:
     """Run (or resume) an edit job."""
     from rayedit.pipelines.edit import run_job
 
+    was_up = _ray_up()
     result = run_job(_load(args), address=args.address, progress=not args.no_progress)
+    _quiet_ray(was_up)
     print_result(result)
     if args.json:
         print(json.dumps({"counts": result.counts, "samples_this_run": result.samples_this_run,
@@ -91,7 +107,9 @@ def cmd_generate(args) -> int:
     from rayedit.pipelines.generate_summary import print_summary, summarize
 
     spec = load_spec(args.spec, args.set, kind=GenerateSpec)
+    was_up = _ray_up()
     result = run_generate(spec, address=args.address, progress=not args.no_progress)
+    _quiet_ray(was_up)
     print_result(result)
     summary = summarize(spec.output)
     print_summary(summary)

@@ -6,6 +6,7 @@ once per actor); a light stage runs as tasks. Scheduling knobs come from the spe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,23 @@ class StagePlan:
     """The stage yields several batches per input batch (e.g. reading a shard)."""
 
 
+def crash_once(stage: str) -> None:
+    """Fault-injection hook for tests: with RAYEDIT_CRASH_STAGE=<stage> and RAYEDIT_CRASH_MARKER=<path>, the first
+    actor of that stage to get a batch while the marker file does not exist creates it and kills its own process
+    (as a GPU OOM kill or a lost node would). Does nothing unless both variables are set."""
+    marker = os.environ.get("RAYEDIT_CRASH_MARKER")
+    if os.environ.get("RAYEDIT_CRASH_STAGE") != stage or not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one process wins
+    except FileExistsError:
+        return
+    os.close(fd)
+    os._exit(1)
+
+
 def _actor_class(plan: StagePlan) -> type:
-    make, threads = plan.make, max(1, int(plan.num_cpus))
+    make, threads, plan_name = plan.make, max(1, int(plan.num_cpus)), plan.name
 
     class StageActor:
         def __init__(self):
@@ -41,6 +57,7 @@ def _actor_class(plan: StagePlan) -> type:
                 setup()
 
         def __call__(self, batch):
+            crash_once(plan_name)
             return self.stage(batch)
 
     StageActor.__name__ = StageActor.__qualname__ = "".join(p.title() for p in plan.name.split("_")) + "Actor"
