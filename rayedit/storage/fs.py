@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -14,6 +15,29 @@ from fsspec.implementations.local import LocalFileSystem
 from rayedit.config import SpecError, StorageSpec
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+TRANSIENT_ERRNOS = {errno.EBUSY, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.EIO,
+                    getattr(errno, "EREMOTEIO", 121)}
+"""errno values of I/O errors that say the store failed, not the data (s3fs maps 503 SlowDown to EBUSY)."""
+_NETWORK_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "http.client", "socket")
+
+
+def is_storage_error(err: BaseException) -> bool:
+    """Whether an exception means the storage (network, object store) failed - retry or fail the job - rather than
+    the data being damaged (record the sample as failed). Network errors, timeouts, and OSErrors with a transient
+    errno or caused by a network client count; tar/gzip/parquet decoding errors do not."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS:
+            return True
+        if type(err).__module__.split(".")[0] in _NETWORK_MODULES:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def protocol_of(url: str) -> str:

@@ -1,7 +1,8 @@
 """Reading one input shard into raw samples, never raising for bad data.
 
 Every sample becomes a dict ``{key, image (bytes), caption, status, reason}``; a sample that cannot be
-read comes out with ``status="failed"`` and a reason, so the job can account for it.
+read comes out with ``status="failed"`` and a reason, so the job can account for it. A failing STORE (network
+errors, 503s after the client's retries) is not a property of the data: it raises StorageError instead.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from collections.abc import Iterator
 import pyarrow.parquet as pq
 
 from rayedit.config import InputSpec
-from rayedit.storage.fs import filesystem
+from rayedit.storage.fs import filesystem, is_storage_error, redact
 from rayedit.storage.shards import IMAGE_EXTENSIONS, Shard
 
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")  # WebDataset's key/extension split
+
+
+class StorageError(OSError):
+    """The store failed while reading a shard (after the client's own retries): the shard's task fails and is
+    retried, and the job fails if it keeps failing - the shard is never committed with samples missing."""
 
 
 def _sample(key: str, image: bytes | None = None, caption: str = "", reason: str = "") -> dict:
@@ -100,6 +106,8 @@ def read_tar(shard: Shard, spec: InputSpec) -> Iterator[dict]:
             if key is not None:
                 yield _group_to_sample(key, parts, spec.caption_key)
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        if is_storage_error(err):
+            raise StorageError(f"reading {redact(shard.url)}: {type(err).__name__}: {err}") from err
         where = f"after {n} samples" if n else "before any sample"
         what = "unreadable" if n == 0 and key is None else "truncated or damaged"
         fail_key = key if key is not None else f"{shard.shard_id}#{'unreadable' if n == 0 else f'damaged-{n}'}"
@@ -129,6 +137,8 @@ def read_folder(shard: Shard, spec: InputSpec) -> Iterator[dict]:
         try:
             data = fs.cat_file(url)
         except OSError as err:
+            if is_storage_error(err):
+                raise StorageError(f"reading {redact(url)}: {type(err).__name__}: {err}") from err
             yield _sample(key, reason=f"cannot read file: {type(err).__name__}: {err}")
             continue
         yield _sample(key, data, _sidecar_caption(fs, url, spec.caption_key))
@@ -167,6 +177,8 @@ def read_parquet(shard: Shard, spec: InputSpec) -> Iterator[dict]:
                     else:
                         yield _sample(key, bytes(data), caption or "")
     except (OSError, ValueError) as err:
+        if is_storage_error(err):
+            raise StorageError(f"reading {redact(shard.url)}: {type(err).__name__}: {err}") from err
         reason = f"parquet unreadable after {n} rows: {type(err).__name__}: {err}; rest of shard lost"
         yield _sample(f"{shard.shard_id}#damaged-{n}", reason=reason)
 
