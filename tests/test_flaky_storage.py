@@ -52,7 +52,8 @@ def test_job_fails_after_bounded_retries_and_commits_nothing_partial(ray_local, 
     fs, bucket = _inputs(s3_bucket)
     started = time.time()
     with FlakyProxy(s3_bucket[0], fail_puts_after=1) as proxy, pytest.raises(Exception) as err:  # noqa: PT011
-        run_job(_job(proxy.url, bucket, "dead", attempts=2), progress=False)  # the probe PUT works, every later PUT fails
+        # the probe PUT works, every later PUT fails
+        run_job(_job(proxy.url, bucket, "dead", attempts=2), progress=False)
     assert time.time() - started < 240, "retries must be bounded"
     assert "SlowDown" in str(err.value) or "503" in str(err.value), str(err.value)[-2000:]
     fs.invalidate_cache()
