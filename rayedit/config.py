@@ -641,8 +641,9 @@ def load_spec(path: str | Path, overrides: list[str] | None = None, kind: type[B
     return parse_spec(data, str(path), kind)
 
 
-def spec_reference(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
-    """Every spec field as 'path (type, default): description', from the models' own docstrings."""
+def spec_reference(model: type[BaseModel] = None, prefix: str = "", defaults: BaseModel | None = None) -> list[str]:
+    """Every spec field as 'path (type, default): description', from the models' own docstrings. ``defaults``: the
+    section's default value when its parent sets one (e.g. a generate job's model is toy-text-ddpm)."""
     model = model or JobSpec
     lines = []
     for name, field in model.model_fields.items():
@@ -661,9 +662,14 @@ def spec_reference(model: type[BaseModel] = None, prefix: str = "") -> list[str]
         if sub is not None and sub is not FilterRule:
             doc = (field.description or sub.__doc__ or "").strip().splitlines()[0]
             lines.append(f"{path}: {doc}")
-            lines.extend(spec_reference(sub, path + "."))
+            section = getattr(defaults, name, None) if defaults is not None else (
+                None if field.is_required() else field.get_default(call_default_factory=True))
+            lines.extend(spec_reference(sub, path + ".", section if isinstance(section, sub) else None))
             continue
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        if defaults is not None:
+            default = repr(getattr(defaults, name))
+        else:
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
         tname = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
         desc = " ".join((field.description or "").split())
         lines.append(f"{path} ({tname}, default {default}): {desc}".rstrip(": "))

@@ -40,6 +40,9 @@ def test_spec_reference_lists_fields(capsys):
     assert main(["spec"]) == 0
     out = capsys.readouterr().out
     assert "ddim.steps (int, default 40)" in out and "output.url (str, default required)" in out
+    assert main(["spec", "--kind", "generate"]) == 0  # a section's default set by its parent is shown
+    out = capsys.readouterr().out
+    assert "model.name (str, default 'toy-text-ddpm')" in out and "prompts.templates" in out
 
 
 def _write(tmp_path, spec) -> str:
