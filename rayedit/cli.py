@@ -396,7 +396,8 @@ def cmd_cluster_render(args) -> int:
     actor pools, cluster deleted after the job, TTL, deadline, backoff limit), a RayCronJob (KubeRay >= 1.6 with
     the RayCronJob feature gate), or a Kubernetes CronJob that runs `ray job submit` against an existing cluster with
     the schedule slot as submission id (a retried slot never runs twice). The spec goes in a ConfigMap; credentials
-    must come from a Secret (--secret). Every manifest is checked against the KubeRay / batch/v1 field names."""
+    must come from a Secret (--secret). Every manifest is checked against the KubeRay / batch/v1 field names.
+    `--kind launcher` prints a Ray cluster-launcher YAML for VMs instead (checked against Ray's ray-schema.json)."""
     import yaml
 
     from rayedit.cluster.kuberay_schema import check_manifest
@@ -407,8 +408,16 @@ def cmd_cluster_render(args) -> int:
                          gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                          memory_per_worker=args.memory_per_worker, secret=args.secret,
                          ray_dashboard=args.ray_dashboard)
-    docs = render(spec, args.kind, shape, args.schedule)
-    for doc in docs:
+    if args.kind == "launcher":
+        from rayedit.cluster.launcher import VMShape, check_launcher_config, launcher_config
+
+        docs = [launcher_config(spec, shape, VMShape(region=args.region, worker_instance=args.instance_type))]
+        problems = check_launcher_config(docs[0])
+        if problems:
+            raise RuntimeError(f"rayedit rendered an invalid cluster-launcher config: {problems}")
+    else:
+        docs = render(spec, args.kind, shape, args.schedule)
+    for doc in docs if args.kind != "launcher" else []:
         problems = check_manifest(doc)
         if problems:
             raise RuntimeError(f"rayedit rendered an invalid {doc['kind']}: {problems}")
@@ -416,7 +425,8 @@ def cmd_cluster_render(args) -> int:
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
-        print(f"rayedit: {len(docs)} manifests ({', '.join(d['kind'] for d in docs)}) written to {args.out}")
+        print(f"rayedit: {len(docs)} document(s) ({', '.join(d.get('kind', 'cluster-launcher') for d in docs)}) "
+              f"written to {args.out}")
     else:
         print(text, end="")
     return 0
@@ -521,12 +531,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cl = sub.add_parser("cluster", help="cluster tools: Kubernetes manifests", description="Cluster helpers.")
     cl_sub = cl.add_subparsers(dest="cluster_command", required=True, metavar="CLUSTER_COMMAND")
-    cr = cl_sub.add_parser("render", help="KubeRay RayJob / RayCronJob or a CronJob for a job spec",
+    cr = cl_sub.add_parser("render", help="KubeRay RayJob / RayCronJob, a CronJob, or a cluster-launcher YAML",
                            description=cmd_cluster_render.__doc__)
     cr.add_argument("spec", help="job spec YAML")
     cr.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
-    cr.add_argument("--kind", choices=["rayjob", "raycronjob", "cronjob"], default="rayjob",
-                    help="what to render (default: %(default)s)")
+    cr.add_argument("--kind", choices=["rayjob", "raycronjob", "cronjob", "launcher"], default="rayjob",
+                    help="what to render; launcher: a Ray cluster-launcher YAML for VMs (`ray up`) "
+                         "(default: %(default)s)")
+    cr.add_argument("--region", default="us-west-2", help="launcher: AWS region (default: %(default)s)")
+    cr.add_argument("--instance-type", default="g5.2xlarge",
+                    help="launcher: worker instance type, with --gpus/--cpus-per-worker to match (default: "
+                         "%(default)s)")
     cr.add_argument("--schedule", default=None, help="cron string for raycronjob / cronjob, e.g. '0 3 * * *'")
     cr.add_argument("--image", default=None, help="container image with rayedit installed (default: rayedit:VERSION)")
     cr.add_argument("--namespace", default="default", help="Kubernetes namespace (default: %(default)s)")

@@ -77,3 +77,23 @@ def test_render_cli(tmp_path, capsys):
     docs = list(yaml.safe_load_all(out.read_text()))
     assert [d["kind"] for d in docs] == ["ConfigMap", "RayCronJob"] and docs[1]["spec"]["schedule"] == "0 3 * * *"
     assert "job.yaml: |" in out.read_text()  # the spec is readable in the ConfigMap
+
+
+def test_cluster_launcher_config_is_valid_for_rays_schema_and_carries_the_spec(tmp_path):
+    from rayedit.cluster.launcher import check_launcher_config, launcher_config
+
+    config = launcher_config(parse_spec(JOB), ClusterShape(gpus_per_worker=2))
+    assert check_launcher_config(config) == []
+    workers = config["available_node_types"]["workers"]
+    assert workers["resources"] == {"CPU": 8, "GPU": 2}  # 3 + 2 x 0.5 = 4 GPUs on 2-GPU nodes
+    assert workers["min_workers"] == workers["max_workers"] == config["max_workers"] == 2
+    assert config["available_node_types"]["head"]["resources"] == {"CPU": 0}
+    script = config["setup_commands"][1]
+    body = script.split("<<'RAYEDIT_SPEC'\n", 1)[1].rsplit("RAYEDIT_SPEC", 1)[0]
+    assert parse_spec(yaml.safe_load(body)) == parse_spec(JOB)  # the heredoc carries the whole spec
+    bad = config | {"max_worker": 3}
+    assert any("max_worker" in p for p in check_launcher_config(bad))  # the schema catches typos
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(JOB))
+    assert main(["cluster", "render", str(job), "--kind", "launcher", "--out", str(tmp_path / "c.yaml")]) == 0
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["cluster_name"] == "rayedit-cats-to-lions"
