@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from rayedit import __version__
 
@@ -40,7 +41,7 @@ def cmd_validate(args) -> int:
 
     from rayedit.pipelines.edit import plan_job
 
-    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(open(args.spec)) or {}):
+    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(Path(args.spec).read_text()) or {}):
         from rayedit.config import load_spec
         from rayedit.generate_spec import GenerateSpec
         from rayedit.pipelines.generate import plan_generate
@@ -412,15 +413,13 @@ def cmd_cluster_render(args) -> int:
         from rayedit.cluster.launcher import VMShape, check_launcher_config, launcher_config
 
         docs = [launcher_config(spec, shape, VMShape(region=args.region, worker_instance=args.instance_type))]
-        problems = check_launcher_config(docs[0])
-        if problems:
-            raise RuntimeError(f"rayedit rendered an invalid cluster-launcher config: {problems}")
+        checks = [("cluster-launcher config", check_launcher_config(docs[0]))]
     else:
         docs = render(spec, args.kind, shape, args.schedule)
-    for doc in docs if args.kind != "launcher" else []:
-        problems = check_manifest(doc)
+        checks = [(doc["kind"], check_manifest(doc)) for doc in docs]
+    for what, problems in checks:
         if problems:
-            raise RuntimeError(f"rayedit rendered an invalid {doc['kind']}: {problems}")
+            raise RuntimeError(f"rayedit rendered an invalid {what}: {problems}")
     text = yaml.dump_all(docs, Dumper=_block_dumper(), sort_keys=False)
     if args.out:
         with open(args.out, "w") as f:

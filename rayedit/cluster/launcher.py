@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from importlib import resources
 
 from rayedit import __version__
-from rayedit.cluster.manifests import SPEC_DIR, SPEC_FILE, ClusterShape, spec_text, workers_needed, workers_needed_gpu
+from rayedit.cluster.manifests import (
+    SPEC_DIR,
+    SPEC_FILE,
+    ClusterShape,
+    resource_name,
+    spec_text,
+    workers_needed,
+    workers_needed_gpu,
+)
 from rayedit.config import JobSpec
 
 
@@ -29,7 +37,7 @@ def launcher_config(spec: JobSpec, shape: ClusterShape | None = None, vm: VMShap
     The spec is written to SPEC_DIR on every node by a setup command; credentials are refused (use the instance
     role / profile)."""
     shape, vm = shape or ClusterShape(), vm or VMShape()
-    name = spec.name.lower().replace("_", "-").replace(".", "-")
+    name = resource_name(spec)
     replicas = workers_needed(spec, shape)
     gpus = shape.gpus_per_worker if workers_needed_gpu(spec) else 0
     worker_resources = {"CPU": shape.cpus_per_worker} | ({"GPU": gpus} if gpus else {})

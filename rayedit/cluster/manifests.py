@@ -38,6 +38,11 @@ class ClusterShape:
     """For ``cronjob``: the existing Ray cluster's dashboard (Jobs API) address."""
 
 
+def resource_name(spec: JobSpec) -> str:
+    """The job name as a Kubernetes / cluster resource name (lower case, '-' for '_' and '.')."""
+    return spec.name.lower().replace("_", "-").replace(".", "-")
+
+
 def workers_needed(spec: JobSpec, shape: ClusterShape) -> int:
     """GPU (or CPU) worker pods for the spec's edit and score actor pools."""
     res = spec.resources
@@ -105,7 +110,7 @@ def render(spec: JobSpec, kind: str, shape: ClusterShape = ClusterShape(), sched
     """The manifests (ConfigMap first) for ``kind`` in {rayjob, raycronjob, cronjob}."""
     if kind in ("raycronjob", "cronjob") and not schedule:
         raise SpecError(f"--kind {kind} needs --schedule (a cron string such as '0 3 * * *')")
-    name = spec.name.lower().replace("_", "-").replace(".", "-")
+    name = resource_name(spec)
     cm_name = f"{name}-spec"
     meta = {"name": name, "namespace": shape.namespace, "labels": {"app.kubernetes.io/name": "rayedit"}}
     docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta | {"name": cm_name},

@@ -13,9 +13,14 @@ def sample_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}/{key}".encode(), digest_size=8).digest(), "big") >> 1
 
 
+def seeded_generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    """One CPU generator per seed (CPU, so the draws are the same on any device)."""
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
 def sample_generators(seed: int, keys: Sequence[str]) -> list[torch.Generator]:
-    """One CPU generator per sample key (CPU, so the draws are the same on any device)."""
-    return [torch.Generator().manual_seed(sample_seed(seed, k)) for k in keys]
+    """One CPU generator per sample key, seeded with ``sample_seed(seed, key)``."""
+    return seeded_generators([sample_seed(seed, k) for k in keys])
 
 
 def per_sample_noise(generators: Sequence[torch.Generator], shape: Sequence[int]) -> torch.Tensor:

@@ -100,8 +100,9 @@ def dedup_across_shards(output: OutputSpec, shard_ids: list[str], threshold: flo
     fs = filesystem(output.url, output.storage)
     done = join(output.url, DONE_FILE)
     stamp = hashlib.sha256(json.dumps([sorted(shard_ids), threshold, seed]).encode()).hexdigest()
-    if fs.exists(done) and json.loads(fs.cat_file(done)).get("stamp") == stamp:
-        return json.loads(fs.cat_file(done))["filtered"]
+    previous = json.loads(fs.cat_file(done)) if fs.exists(done) else {}
+    if previous.get("stamp") == stamp:
+        return previous["filtered"]
     if start_ray is not None:
         start_ray()
     drops = cross_shard_duplicates(output, shard_ids, threshold, seed)

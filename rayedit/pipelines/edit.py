@@ -38,6 +38,14 @@ class JobPlan:
         return [s for s in self.shards if s.shard_id not in self.done]
 
 
+def check_shared_urls(urls: list[tuple[str, str]]) -> None:
+    """(field, URL) pairs Ray workers must all see: a process-local filesystem (memory://) is a SpecError."""
+    for where, url in urls:
+        if protocol_of(url) in PROCESS_LOCAL_PROTOCOLS:
+            raise SpecError(f"{where}: {protocol_of(url)}:// lives inside one process and Ray workers cannot see it; "
+                            "use a local path or an object store")
+
+
 def check_output_writable(output: OutputSpec) -> None:
     """Write and delete a probe file under the output URL; a missing bucket or no permission fails here."""
     fs = filesystem(output.url, output.storage)
@@ -97,10 +105,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
         if rule.score not in names:
             raise SpecError(f"filters: score {rule.score!r} is not computed by this job (it computes {names})")
     urls = [spec.input.url] if isinstance(spec.input.url, str) else list(spec.input.url)
-    for where, url in [("input.url", u) for u in urls] + [("output.url", spec.output.url)]:
-        if protocol_of(url) in PROCESS_LOCAL_PROTOCOLS:
-            raise SpecError(f"{where}: {protocol_of(url)}:// lives inside one process and Ray workers cannot see it; "
-                            "use a local path or an object store")
+    check_shared_urls([("input.url", u) for u in urls] + [("output.url", spec.output.url)])
     shards = plan_shards(spec.input)
     check_output_writable(spec.output)
     check_editor_artifacts(spec)

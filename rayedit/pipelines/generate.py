@@ -20,10 +20,10 @@ from rayedit.generation.prompts import resolve_prompts
 from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
-from rayedit.pipelines.edit import PROCESS_LOCAL_PROTOCOLS, check_output_writable
+from rayedit.pipelines.edit import check_output_writable, check_shared_urls
 from rayedit.pipelines.execute import JobResult, run_plan
 from rayedit.storage.commit import committed_shards
-from rayedit.storage.fs import filesystem, join, protocol_of, redact, write_atomic
+from rayedit.storage.fs import filesystem, join, redact, write_atomic
 
 JOB_FILE = "_job.json"
 
@@ -81,11 +81,8 @@ def check_same_generation(spec: GenerateSpec, fp: dict) -> None:
 
 def plan_generate(spec: GenerateSpec) -> GeneratePlan:
     """Validate everything that can be checked without running: prompts, model, output, earlier runs."""
-    for where, url in [("output.url", spec.output.url)] + ([("prompts.url", spec.prompts.url)]
-                                                            if spec.prompts.url else []):
-        if protocol_of(url) in PROCESS_LOCAL_PROTOCOLS:
-            raise SpecError(f"{where}: {protocol_of(url)}:// lives inside one process and Ray workers cannot see "
-                            "it; use a local path or an object store")
+    check_shared_urls([("output.url", spec.output.url)]
+                      + ([("prompts.url", spec.prompts.url)] if spec.prompts.url else []))
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; generation needs a text-conditioned model "
                         "(e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
-from rayedit.storage.fs import filesystem, join
+from rayedit.reporting.stats import load_manifest
 
 DUPLICATE_REASON = "near duplicate of "
 """How the near-duplicate filter's reasons start."""
@@ -24,13 +22,12 @@ def _stats(values: list[float]) -> dict:
 def summarize(output: OutputSpec) -> dict:
     """Counts, the share of generated samples dropped as near duplicates, and the ``clip_score`` distribution over
     all samples and per prompt (every sample that was generated and scored, kept or filtered)."""
-    fs = filesystem(output.url, output.storage)
-    rows = pq.read_table(io.BytesIO(fs.cat_file(join(output.url, "manifest.parquet")))).to_pylist()
+    rows = load_manifest(output)
     generated = [r for r in rows if r["status"] != "failed"]
     dups = sum(1 for r in generated if (r["reason"] or "").startswith(DUPLICATE_REASON))
     per_prompt: dict[str, list[float]] = defaultdict(list)
     for r in generated:
-        score = dict(r["scores"] or []).get("clip_score")
+        score = r["scores"].get("clip_score")
         if score is not None:
             per_prompt[r["caption"]].append(score)
     out = {"samples": len(rows), "generated": len(generated), "failed": len(rows) - len(generated),

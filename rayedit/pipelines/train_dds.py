@@ -52,7 +52,7 @@ def _load_checkpoint(checkpoint, translator, opt) -> tuple[int, list[dict]]:
 
 def sample_grid(model, translator, x_src: torch.Tensor) -> np.ndarray:
     """uint8 grid: the source row, then one row per task (pixels decoded from DDIM space)."""
-    from rayedit.stages.edit import to_uint8
+    from rayedit.stages.model_output import to_uint8
 
     rows = [to_uint8(model.decode(x_src))]
     with torch.no_grad():

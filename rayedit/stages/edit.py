@@ -9,16 +9,12 @@ from rayedit.config import DDIMSpec, EditorSpec, ModelSpec, ReconstructSpec
 from rayedit.editors.build import build_editor
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import Batch, fail, ok_mask, writable
+from rayedit.stages.model_output import run_isolated
 
 
 def to_model_range(pixels: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3), rounded."""
-    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 class EditImages:
@@ -49,23 +45,13 @@ class EditImages:
         idx = np.flatnonzero(ok_mask(batch))
         if len(idx):
             captions = [str(c) for c in batch["caption"][idx]]
-            try:
-                out = self._run(batch["pixels"][idx], captions)
-                groups = [(idx, out)]
-            except Exception:  # noqa: BLE001 - isolate the sample that broke the batch
-                groups = []
-                for i, caption in zip(idx, captions, strict=True):
-                    try:
-                        groups.append((np.array([i]), self._run(batch["pixels"][i : i + 1], [caption])))
-                    except Exception as err:  # noqa: BLE001
-                        fail(batch, i, f"edit failed: {type(err).__name__}: {err}")
-            for rows, out in groups:
-                finite = torch.isfinite(out.flatten(1)).all(dim=1).cpu().numpy()
-                good = to_uint8(out)
-                for j, i in enumerate(rows):
-                    if finite[j]:
-                        edited[i] = good[j]
-                    else:
-                        fail(batch, i, "edit produced non-finite values (NaN/Inf)")
+            pixels = batch["pixels"][idx]
+            images, reasons = run_isolated(lambda rows: self._run(pixels[rows], [captions[j] for j in rows]),
+                                           len(idx), "edit")
+            for i, image, reason in zip(idx, images, reasons, strict=True):
+                if reason:
+                    fail(batch, i, reason)
+                else:
+                    edited[i] = image
         batch["edited"] = edited
         return batch

@@ -14,11 +14,11 @@ import torch
 
 from rayedit.config import ModelSpec
 from rayedit.diffusion.ddim import ddim_sample, grid_for
-from rayedit.diffusion.seeds import per_sample_noise
+from rayedit.diffusion.seeds import per_sample_noise, seeded_generators
 from rayedit.generate_spec import SamplingSpec
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import EOS, FAILED, OK, Batch, obj_array
-from rayedit.stages.edit import to_uint8
+from rayedit.stages.model_output import run_isolated
 
 SOURCE = "generated"
 """The ``source`` of every generated sample in the manifest."""
@@ -48,7 +48,7 @@ class GenerateImages:
         """Images in [-1, 1], (N, 3, R, R): DDIM from each seed's noise with classifier-free guidance."""
         self.setup()
         m, s = self.model, self.sampling
-        gens = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+        gens = seeded_generators(seeds)
         x_t = per_sample_noise(gens, m.latent_shape()).to(m.device)
         cond = m.embed_prompts(prompts)
         eps = m.eps_fn(cond, self.negative.expand_as(cond), s.guidance_scale)
@@ -57,28 +57,13 @@ class GenerateImages:
     def _group(self, row: dict, n: int) -> tuple[np.ndarray, list[str]]:
         """Images (n, R, R, 3) and a failure reason per sample ('' if it worked)."""
         prompts, seeds = [str(p) for p in row["caption"]], [int(s) for s in row["seed"]]
-        try:
-            outs = [(range(n), self.sample(prompts, seeds))]
-        except Exception:  # noqa: BLE001 - find the sample that broke the call
-            outs = []
-            for i in range(n):
-                try:
-                    outs.append((range(i, i + 1), self.sample(prompts[i : i + 1], seeds[i : i + 1])))
-                except Exception as err:  # noqa: BLE001
-                    outs.append((range(i, i + 1), err))
+        found, reasons = run_isolated(lambda rows: self.sample([prompts[j] for j in rows], [seeds[j] for j in rows]),
+                                      n, "generation")
         r = self.model.resolution
-        images, reasons = np.zeros((n, r, r, 3), dtype=np.uint8), [""] * n
-        for ids, out in outs:
-            if isinstance(out, Exception):
-                reasons[ids[0]] = f"generation failed: {type(out).__name__}: {out}"
-                continue
-            finite = torch.isfinite(out.flatten(1)).all(dim=1).cpu().numpy()
-            good = to_uint8(out)
-            for j, i in enumerate(ids):
-                if finite[j]:
-                    images[i] = good[j]
-                else:
-                    reasons[i] = "generation produced non-finite values (NaN/Inf)"
+        images = np.zeros((n, r, r, 3), dtype=np.uint8)
+        for i, image in enumerate(found):
+            if image is not None:
+                images[i] = image
         return images, reasons
 
     def __call__(self, batch: Batch) -> Batch:

@@ -1,0 +1,45 @@
+"""Model outputs to images: the uint8 conversion, and running a model on a batch so that one bad sample fails
+alone (the batch first, then each sample on its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3), rounded."""
+    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def run_isolated(run: Callable[[list[int]], torch.Tensor], n: int,
+                 what: str) -> tuple[list[np.ndarray | None], list[str]]:
+    """``run(rows)`` -> images in [-1, 1] for those rows. Tries all ``n`` rows in one call; if that raises, each
+    row alone. Returns per row the uint8 image (None if it failed) and the reason ('' if it worked): '<what>
+    failed: ...' for an exception, '<what> produced non-finite values (NaN/Inf)' for NaN/Inf output."""
+    everything = list(range(n))
+    try:
+        groups: list[tuple[list[int], torch.Tensor | Exception]] = [(everything, run(everything))]
+    except Exception:  # noqa: BLE001 - find the sample that broke the batch
+        groups = []
+        for i in everything:
+            try:
+                groups.append(([i], run([i])))
+            except Exception as err:  # noqa: BLE001
+                groups.append(([i], err))
+    images: list[np.ndarray | None] = [None] * n
+    reasons = [""] * n
+    for rows, out in groups:
+        if isinstance(out, Exception):
+            reasons[rows[0]] = f"{what} failed: {type(out).__name__}: {out}"
+            continue
+        finite = torch.isfinite(out.flatten(1)).all(dim=1).cpu().numpy()
+        good = to_uint8(out)
+        for j, i in enumerate(rows):
+            if finite[j]:
+                images[i] = good[j]
+            else:
+                reasons[i] = f"{what} produced non-finite values (NaN/Inf)"
+    return images, reasons
