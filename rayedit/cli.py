@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
-from rayedit import __version__
+from rayedit import __version__, events
 
 SET_HELP = "override a spec field, e.g. --set ddim.steps=20 --set resources.edit.actors=2 (repeatable)"
 
@@ -16,6 +17,18 @@ SET_HELP = "override a spec field, e.g. --set ddim.steps=20 --set resources.edit
 def _load(args):
     from rayedit.config import load_spec
 
+    return load_spec(args.spec, args.set)
+
+
+def _load_any(args):
+    """A job spec, or a generate spec when the YAML has a ``prompts`` section."""
+    import yaml
+
+    from rayedit.config import load_spec
+    from rayedit.generate_spec import GenerateSpec
+
+    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(Path(args.spec).read_text()) or {}):
+        return load_spec(args.spec, args.set, kind=GenerateSpec)
     return load_spec(args.spec, args.set)
 
 
@@ -37,23 +50,21 @@ def print_result(result) -> None:
 def cmd_validate(args) -> int:
     """Check a job spec (fields, inputs, output, model, filters) or a generate spec (prompts, model, output)
     without running it."""
-    import yaml
-
+    from rayedit.generate_spec import GenerateSpec
     from rayedit.pipelines.edit import plan_job
 
-    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(Path(args.spec).read_text()) or {}):
-        from rayedit.config import load_spec
-        from rayedit.generate_spec import GenerateSpec
+    spec = _load_any(args)
+    if isinstance(spec, GenerateSpec):
         from rayedit.pipelines.generate import plan_generate
 
-        gen = plan_generate(load_spec(args.spec, args.set, kind=GenerateSpec))
+        gen = plan_generate(spec)
         print(f"ok: {len(gen.index.prompts)} prompt(s) x {gen.spec.images_per_prompt} = {len(gen.index)} samples in "
               f"{len(gen.shards)} shard(s), {len(gen.done)} already committed, model {gen.spec.model.name!r} at "
               f"{gen.resolution}px, output {gen.spec.output.url}")
         for note in gen.notes:
             print(f"note: {note}")
         return 0
-    plan = plan_job(_load(args))
+    plan = plan_job(spec)
     print(f"ok: {len(plan.shards)} input shard(s), {len(plan.done)} already committed, "
           f"model {plan.spec.model.name!r} at {plan.resolution}px, output {plan.spec.output.url}")
     for note in plan.notes:
@@ -392,6 +403,84 @@ def _block_dumper():
     return BlockDumper
 
 
+def cmd_submit(args) -> int:
+    """Submit a job or generate spec to a Ray cluster through the Jobs API. The submission id is the job name plus
+    a slot - the latest fire time of --schedule, or --slot - so a retried trigger of the same slot is not run
+    twice. The spec travels with the job; credentials do not (the cluster uses its own environment)."""
+    from datetime import UTC, datetime
+
+    from rayedit.cluster import jobs
+
+    spec = _load_any(args)
+    if args.schedule:
+        slot = jobs.slot_label(jobs.schedule_slot(args.schedule))
+    else:
+        slot = args.slot or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    for where, url in (("output", spec.output.url), ("input", getattr(getattr(spec, "input", None), "url", None))):
+        if url and "://" not in url:
+            print(f"rayedit: note: {where}.url {url!r} is a local path; every node of the cluster must see it "
+                  "(use s3:// or a shared filesystem)", file=sys.stderr)
+    sub = jobs.submit(spec, slot, args.address)
+    verb = "submitted" if sub.created else "not submitted"
+    print(f"rayedit: {verb} {sub.submission_id} to {jobs.dashboard_address(args.address)}: {sub.message} "
+          f"(status {sub.status})")
+    result = {"submission_id": sub.submission_id, "created": sub.created, "status": sub.status, "slot": slot}
+    if args.wait:
+        info = jobs.wait(sub.submission_id, args.address, on_logs=lambda text: print(text, end="", flush=True))
+        _print_job(info)
+        result |= {"status": info["status"], "exit_code": info["exit_code"], "summary": info.get("summary")}
+    if args.json:
+        print(json.dumps(result))
+    if args.wait:
+        return result["exit_code"] if result["exit_code"] is not None else int(result["status"] != "SUCCEEDED")
+    return 0
+
+
+def _print_job(info: dict) -> None:
+    code = info["exit_code"]
+    meaning = f" ({info['exit_meaning']})" if info.get("exit_meaning") else ""
+    print(f"{info['submission_id']}: {info['status']}, exit code {code}{meaning}")
+    print(f"  started {info['start']}, ended {info['end']}; {info['message']}")
+    if info.get("summary"):
+        counts = info["summary"].get("counts", {})
+        print("  samples: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
+              f"; output {info['summary'].get('output')}")
+
+
+def cmd_status(args) -> int:
+    """Show one submission (status, exit code and what it means, the job's summary) or list rayedit's
+    submissions on the cluster."""
+    from rayedit.cluster import jobs
+
+    if args.submission_id:
+        info = jobs.job_info(args.submission_id, args.address)
+        if args.json:
+            print(json.dumps(info))
+        else:
+            _print_job(info)
+        return 0
+    rows = jobs.list_jobs(args.address)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"no rayedit jobs on {jobs.dashboard_address(args.address)}")
+    for r in rows:
+        print(f"{r['submission_id']:<48} {r['status']:<10} exit {r['exit_code']!s:<5} started {r['start']}")
+    return 0
+
+
+def cmd_logs(args) -> int:
+    """Print what a submission's entrypoint printed (--follow: keep printing until it ends)."""
+    from rayedit.cluster import jobs
+
+    if args.follow:
+        info = jobs.wait(args.submission_id, args.address, on_logs=lambda text: print(text, end="", flush=True))
+        return 0 if info["status"] == "SUCCEEDED" else 1
+    print(jobs.logs(args.submission_id, args.address), end="")
+    return 0
+
+
 def cmd_cluster_render(args) -> int:
     """Print Kubernetes manifests for a job spec: a KubeRay RayJob (head + a worker group sized from the spec's
     actor pools, cluster deleted after the job, TTL, deadline, backoff limit), a RayCronJob (KubeRay >= 1.6 with
@@ -431,9 +520,20 @@ def cmd_cluster_render(args) -> int:
     return 0
 
 
+def _log_options() -> argparse.ArgumentParser:
+    """--log-format, shared by every command that runs a job."""
+    from rayedit.events import LOG_FORMATS
+
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--log-format", choices=LOG_FORMATS, default=os.environ.get("RAYEDIT_LOG_FORMAT", "text"),
+                   help="events on stderr: text lines, or one JSON object per line (job_start, shard_committed, "
+                        "job_end, job_failed, warning) for schedulers; env RAYEDIT_LOG_FORMAT (default: %(default)s)")
+    return p
+
+
 def _spec_command(parent, name: str, help_: str, description: str, fn, kind: str, progress: bool = True):
-    """A subcommand that runs one spec on Ray: SPEC, --set, --address (and --no-progress)."""
-    p = parent.add_parser(name, help=help_, description=description)
+    """A subcommand that runs one spec on Ray: SPEC, --set, --address, --log-format (and --no-progress)."""
+    p = parent.add_parser(name, help=help_, description=description, parents=[_log_options()])
     p.add_argument("spec", help=f"spec YAML (fields: `rayedit spec --kind {kind}`)")
     p.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
     p.add_argument("--address", default=None,
@@ -452,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run or resume an edit job", description=cmd_run.__doc__ +
-                         " Committed output shards are skipped, so rerunning a killed job finishes it.")
+                         " Committed output shards are skipped, so rerunning a killed job finishes it.",
+                         parents=[_log_options()])
     run.add_argument("spec", help="job spec YAML (see README: 'Job spec')")
     run.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
     run.add_argument("--address", default=None,
@@ -527,6 +628,37 @@ def build_parser() -> argparse.ArgumentParser:
                   cmd_train_dds, "dds-train")
     _spec_command(sub, "select-timesteps", "HQS: which timesteps carry an edit", cmd_select_timesteps.__doc__,
                   cmd_select_timesteps, "hqs", progress=False)
+
+    dash = ("Ray Jobs API (dashboard) address, e.g. http://HOST:8265 (default: $RAY_API_SERVER_ADDRESS, an http "
+            "$RAY_ADDRESS, else http://127.0.0.1:8265)")
+    sb = sub.add_parser("submit", help="submit a spec to a Ray cluster (Jobs API), once per schedule slot",
+                        description=cmd_submit.__doc__)
+    sb.add_argument("spec", help="job spec YAML, or a generate spec (one with a prompts section)")
+    sb.add_argument("--set", action="append", default=[], metavar="A.B=V", help=SET_HELP)
+    sb.add_argument("--address", default=None, help=dash)
+    slot = sb.add_mutually_exclusive_group()
+    slot.add_argument("--schedule", default=None, metavar="CRON",
+                      help="cron schedule this trigger belongs to, e.g. '0 3 * * *': the slot is its latest fire "
+                           "time (UTC) at or before now")
+    slot.add_argument("--slot", default=None,
+                      help="slot label for the submission id (default without --schedule: the current UTC time "
+                           "to the second, i.e. always a new job)")
+    sb.add_argument("--wait", action="store_true",
+                    help="print the job's logs until it ends; exit with its exit code (0 ok, 3 some samples "
+                         "failed, 2 bad spec, 1 failed)")
+    sb.add_argument("--json", action="store_true", help="also print the outcome as one JSON line")
+    sb.set_defaults(fn=cmd_submit)
+    st = sub.add_parser("status", help="status of a submitted job, or the list of rayedit jobs on a cluster",
+                        description=cmd_status.__doc__)
+    st.add_argument("submission_id", nargs="?", default=None, help="submission id (omit to list rayedit's jobs)")
+    st.add_argument("--address", default=None, help=dash)
+    st.add_argument("--json", action="store_true", help="print JSON instead of text")
+    st.set_defaults(fn=cmd_status)
+    lg = sub.add_parser("logs", help="logs of a submitted job", description=cmd_logs.__doc__)
+    lg.add_argument("submission_id", help="submission id (printed by submit; listed by status)")
+    lg.add_argument("--address", default=None, help=dash)
+    lg.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    lg.set_defaults(fn=cmd_logs)
 
     cl = sub.add_parser("cluster", help="cluster tools: Kubernetes manifests", description="Cluster helpers.")
     cl_sub = cl.add_subparsers(dest="cluster_command", required=True, metavar="CLUSTER_COMMAND")
@@ -613,19 +745,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rayedit`` command."""
+    from rayedit.cluster.jobs import JobsAPIError
     from rayedit.config import SpecError
     from rayedit.models.errors import ModelLoadError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    runs_job = hasattr(args, "log_format")
+    if runs_job:
+        events.configure(args.log_format, verbose=getattr(args, "no_progress", False))
     try:
         return args.fn(args)
-    except (SpecError, ModelLoadError, FileNotFoundError) as err:
+    except (SpecError, ModelLoadError, FileNotFoundError, JobsAPIError) as err:
+        if runs_job and args.log_format == "json":
+            events.emit("job_failed", logging.ERROR, exit_code=2, error=str(err), error_type=type(err).__name__)
         print(f"rayedit: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rayedit: interrupted; rerun the same command to resume (committed shards are kept)", file=sys.stderr)
         return 130
+    except Exception as err:
+        if runs_job:
+            events.emit("job_failed", logging.ERROR, exit_code=1, error=str(err), error_type=type(err).__name__)
+        raise
 
 
 if __name__ == "__main__":

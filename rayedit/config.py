@@ -627,6 +627,20 @@ def parse_spec(data: Any, source: str = "<dict>", kind: type[BaseModel] | None =
         raise SpecError(_format_validation_error(err, source)) from None
 
 
+def credential_fields(spec: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted paths of every storage section in ``spec`` that holds a key or secret (such a spec must not be sent
+    to a cluster or written into a manifest: credentials come from the cluster's environment)."""
+    found = []
+    for name in type(spec).model_fields:
+        value, path = getattr(spec, name), f"{prefix}{name}"
+        if isinstance(value, StorageSpec):
+            if value.key is not None or value.secret is not None:
+                found.append(path)
+        elif isinstance(value, BaseModel):
+            found += credential_fields(value, path + ".")
+    return found
+
+
 def load_spec(path: str | Path, overrides: list[str] | None = None, kind: type[BaseModel] | None = None):
     """Load and validate a YAML spec (a JobSpec, or ``kind``) from a local file."""
     path = Path(path)

@@ -1,5 +1,7 @@
 """KubeRay / CronJob manifests: valid field names (the schema), sizing from the spec, no credentials, CLI."""
 
+import subprocess
+
 import pytest
 import yaml
 
@@ -10,6 +12,7 @@ from rayedit.config import SpecError, parse_spec
 
 JOB = {"name": "cats_to_lions", "input": {"url": "s3://bucket/cats/{000..009}.tar"},
        "model": {"name": "toy-text-ddpm"}, "editor": {"kind": "dds", "replace": {"cat": "lion"}},
+       "score": {"clip": None},  # an explicit null must survive the trip to the cluster
        "output": {"url": "s3://bucket/lions"},
        "resources": {"edit": {"actors": 3, "num_gpus": 1}, "score": {"actors": 2, "num_gpus": 0.5}}}
 
@@ -56,7 +59,11 @@ def test_cronjob_submits_with_the_schedule_slot_as_id():
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert pod["restartPolicy"] == "Never" and cron["spec"]["concurrencyPolicy"] == "Forbid"
-    assert '--submission-id "$SLOT"' in c["command"][2]
+    assert c["command"][2].startswith("rayedit submit /etc/rayedit/job.yaml --address http")
+    assert '--slot "${SLOT##*-}"' in c["command"][2]  # cats-to-lions-29383920 -> slot 29383920
+    slot = subprocess.run(["sh", "-c", 'SLOT=cats-to-lions-29383920; echo "${SLOT##*-}"'], capture_output=True,
+                          text=True).stdout.strip()
+    assert slot == "29383920"
     assert c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-name']"
 
 

@@ -1,5 +1,5 @@
 """KubeRay / Kubernetes manifests for a job spec: a RayJob (one run), a RayCronJob (KubeRay >= 1.6 with the
-RayCronJob feature gate) or a plain Kubernetes CronJob that runs ``ray job submit`` against an existing cluster.
+RayCronJob feature gate) or a plain Kubernetes CronJob that runs ``rayedit submit`` against an existing cluster.
 
 The job spec travels in a ConfigMap mounted at /etc/rayedit; credentials never do (they come from a Kubernetes
 Secret through ``envFrom``). The GPU worker group is sized from the spec's actor pools.
@@ -7,15 +7,15 @@ Secret through ``envFrom``). The GPU worker group is sized from the spec's actor
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 import ray
 import yaml
+from pydantic import BaseModel
 
 from rayedit import __version__
-from rayedit.config import JobSpec, SpecError
+from rayedit.config import JobSpec, SpecError, credential_fields
 
 SPEC_DIR, SPEC_FILE = "/etc/rayedit", "job.yaml"
 
@@ -53,13 +53,14 @@ def workers_needed(spec: JobSpec, shape: ClusterShape) -> int:
     return max(1, math.ceil(cpus / shape.cpus_per_worker))
 
 
-def spec_text(spec: JobSpec) -> str:
-    """The spec as YAML for the ConfigMap; refused when it holds credentials (use a Secret instead)."""
-    for where, storage in (("input", spec.input.storage), ("output", spec.output.storage)):
-        if storage.key is not None or storage.secret is not None:
-            raise SpecError(f"{where}.storage holds credentials; they must not go into a ConfigMap - put them in a "
-                            "Kubernetes Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and pass --secret NAME")
-    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+def spec_text(spec: BaseModel, where: str = "a ConfigMap",
+              instead: str = "a Kubernetes Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and pass --secret NAME"
+              ) -> str:
+    """The spec as YAML to send to a cluster (``where``); refused when it holds credentials (``instead``)."""
+    held = credential_fields(spec)
+    if held:
+        raise SpecError(f"{', '.join(held)} hold(s) credentials; they must not go into {where} - use {instead}")
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)  # nulls kept: `clip: null` means off
 
 
 def _container(name: str, shape: ClusterShape, gpus: int = 0, cpus: int = 2, memory: str = "8Gi") -> dict:
@@ -81,7 +82,7 @@ def ray_job_spec(spec: JobSpec, shape: ClusterShape, config_map: str) -> dict:
     gpus = shape.gpus_per_worker if workers_needed_gpu(spec) else 0
     replicas = workers_needed(spec, shape)
     return {
-        "entrypoint": f"rayedit run {SPEC_DIR}/{SPEC_FILE} --address auto --json --no-progress",
+        "entrypoint": f"rayedit run {SPEC_DIR}/{SPEC_FILE} --address auto --json --no-progress --log-format json",
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": shape.ttl_seconds,
         "activeDeadlineSeconds": shape.deadline_seconds,
@@ -129,12 +130,11 @@ def render(spec: JobSpec, kind: str, shape: ClusterShape = ClusterShape(), sched
 
 
 def _cron_job(spec: JobSpec, shape: ClusterShape, schedule: str, meta: dict, cm_name: str) -> dict:
-    """A Kubernetes CronJob whose pod submits the job to an existing Ray cluster. The submission id is the
-    Kubernetes Job's name, which the CronJob controller derives from the schedule slot: a retried pod of the same
-    slot resubmits the same id, and Ray refuses the duplicate instead of running the slot twice."""
-    runtime_env = json.dumps({"working_dir": SPEC_DIR})
-    submit = (f"ray job submit --address {shape.ray_dashboard} --submission-id \"$SLOT\" --no-wait "
-              f"--runtime-env-json '{runtime_env}' -- rayedit run {SPEC_FILE} --address auto --json --no-progress")
+    """A Kubernetes CronJob whose pod runs ``rayedit submit`` against an existing Ray cluster. The slot is the
+    Kubernetes Job name's suffix, which the CronJob controller derives from the scheduled time: a retried pod of
+    the same slot finds its submission already there instead of running the slot twice."""
+    submit = (f"rayedit submit {SPEC_DIR}/{SPEC_FILE} --address {shape.ray_dashboard} --slot \"${{SLOT##*-}}\" "
+              "--json")
     container = _container("submit", shape, cpus=1, memory="1Gi") | {"command": ["sh", "-c", submit]}
     container["env"] = [{"name": "SLOT", "valueFrom": {"fieldRef": {
         "fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}}]

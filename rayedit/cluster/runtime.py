@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -14,15 +15,18 @@ _FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
-    """Connect to ``address`` (``auto``, ``ray://host:10001``) or start a local Ray on 127.0.0.1.
+    """Connect to ``address`` (``auto``, ``ray://host:10001``) or start a local Ray on 127.0.0.1. Without an
+    address, ``RAY_ADDRESS`` is used when set (it is, for the entrypoint of a Ray Jobs API submission).
 
     Environment variables that workers need (AWS, HF, TORCH) are forwarded through the runtime_env, never
     printed. Returns a short description of the cluster.
     """
     if ray.is_initialized():
         return describe()
-    env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    submitted = _job_env_vars()
+    env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ and k not in submitted}
     runtime_env = {"env_vars": env} if env else None
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING,
                  log_to_driver=True)
@@ -37,6 +41,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     ctx.enable_progress_bars = False  # rayedit shows one samples bar; Ray's per-operator log lines are noise
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     return describe()
+
+
+def _job_env_vars() -> set[str]:
+    """Variables a Jobs API submission already sets for its workers (Ray refuses to set one twice)."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return set()
+    return set((json.loads(raw).get("runtime_env") or {}).get("env_vars") or {})
 
 
 def describe() -> dict:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 
-from rayedit import __version__
+from rayedit import __version__, events
 from rayedit.config import JobSpec, OutputSpec, SpecError
 from rayedit.models.clip import clip_has_weights
 from rayedit.models.load import model_resolution, model_takes_text
@@ -211,7 +211,7 @@ def build_dataset(plan: JobPlan, strict_resources: bool = True):
     stages = stage_plans(plan)
     io, resolution = plan.spec.resources.io_batch_size, plan.resolution
     for warning in check_resources(stages, ray.cluster_resources(), strict_resources):
-        print(f"rayedit: warning: {warning} (waiting for the cluster to scale up)")
+        events.warn(f"{warning} (waiting for the cluster to scale up)")
     # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
     ray.data.DataContext.get_current().target_max_block_size = io * resolution**2 * 3
     ds = ray.data.from_items([s.to_row() for s in plan.todo], override_num_blocks=len(plan.todo))

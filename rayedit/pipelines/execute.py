@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from rayedit import events
 from rayedit.config import OutputSpec
 from rayedit.storage.commit import write_manifest
 from rayedit.storage.fs import filesystem, join, redact, write_atomic
@@ -46,17 +47,29 @@ def run_and_commit(ds, output: OutputSpec, todo: list[str], dedup_threshold: flo
     from rayedit.storage.commit import commit_shard
 
     started = started or time.time()
-    tracker, pending, first = ShardTracker(), [], 0.0
+    tracker, pending, committed, first = ShardTracker(), [], [], 0.0
+
+    def collect(timeout: float | None) -> None:
+        nonlocal pending
+        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=timeout) if pending else ([], [])
+        for summary in ray.get(ready):
+            committed.append(summary)
+            events.emit("shard_committed", shard=summary["shard_id"], samples=summary["samples"],
+                        edited=summary["edited"], filtered=summary["filtered"], failed=summary["failed"],
+                        shards_done=len(committed), shards_todo=len(todo),
+                        elapsed_s=round(time.time() - started, 1))
+
     bar = tqdm(desc="samples", unit="img", disable=not progress)
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         first = first or time.time() - started
         for sid in tracker.add(batch):
             pending.append(remote_call(commit_shard, output, sid, sorted(tracker.parts[sid]), output.image_format,
                                        dedup_threshold))
+        collect(timeout=0)
         bar.update(int((batch["status"] != "eos").sum()))
         bar.set_postfix(shards=f"{len(tracker.completed)}/{len(todo)}")
     bar.close()
-    committed = ray.get(pending)
+    collect(timeout=None)
     missing = tracker.incomplete(todo)
     if missing:
         raise RuntimeError(f"{len(missing)} shard(s) did not complete and were not committed "
@@ -71,8 +84,11 @@ def run_plan(plan, build_dataset, address: str | None, progress: bool, started: 
 
     spec, all_ids = plan.spec, [s.shard_id for s in plan.shards]
     committed, first = [], 0.0
+    events.emit("job_start", job=spec.name, output=redact(spec.output.url), shards_total=len(all_ids),
+                shards_todo=len(plan.todo), shards_done=len(plan.done & set(all_ids)))
     if plan.todo:
-        init_ray(address)
+        cluster = init_ray(address)
+        events.emit("cluster", cpus=cluster["cpus"], gpus=cluster["gpus"], nodes=len(cluster["nodes"]))
         ds = build_dataset(plan, strict_resources=address is None)
         dedup = None if spec.dedup is None else spec.dedup.threshold
         committed, first = run_and_commit(ds, spec.output, [s.shard_id for s in plan.todo], dedup, progress, started)
@@ -88,6 +104,9 @@ def run_plan(plan, build_dataset, address: str | None, progress: bool, started: 
         first_result_seconds=first,
     )
     record_run(spec.output, result)
+    events.emit("job_end", job=spec.name, **result.counts, samples_this_run=result.samples_this_run,
+                shards_committed=result.shards_committed, seconds=round(result.seconds, 1),
+                images_per_second=round(result.images_per_second, 3))
     return result
 
 

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from rayedit import __version__
+from rayedit import __version__, events
 from rayedit.config import ScoreSpec, SpecError
 from rayedit.generate_spec import GenerateSpec
 from rayedit.generation.plan import OutputShard, SampleIndex, group_rows, output_shards
@@ -136,7 +136,7 @@ def build_dataset(plan: GeneratePlan, strict_resources: bool = True):
 
     stages = stage_plans(plan)
     for warning in check_resources(stages, ray.cluster_resources(), strict_resources):
-        print(f"rayedit: warning: {warning} (waiting for the cluster to scale up)")
+        events.warn(f"{warning} (waiting for the cluster to scale up)")
     rows = group_rows(plan.index, plan.todo, plan.spec.resources.generate.batch_size, plan.spec.seed)
     ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * len(plan.todo) + 4))
     for stage in stages:

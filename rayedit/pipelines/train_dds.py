@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rayedit import events
 from rayedit.config import DDSTrainSpec, SpecError
 
 STATE, OPTIMIZER, PROGRESS = "translator.safetensors", "optimizer.pt", "progress.json"
@@ -198,7 +199,7 @@ def check_workers_fit(res, cluster: dict[str, float], strict: bool) -> None:
            "; lower resources.workers, resources.num_cpus or resources.num_gpus")
     if strict:
         raise SpecError(msg)
-    print(f"rayedit: warning: {msg} (waiting for the cluster to scale up)")
+    events.warn(f"{msg} (waiting for the cluster to scale up)")
 
 
 def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = True) -> dict:
