@@ -362,10 +362,10 @@ def cmd_toy_eval_edit(args) -> int:
     model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
     for strength in args.strengths:
         editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=strength) for u in args.direction],
-                                t_edit=args.t_edit, boost=not args.no_boost)
+                                t_edit=args.t_edit, boost=not args.no_boost, mode=args.mode)
         editor = asyrp_from_spec(model, editor_spec, steps=args.steps)
         result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
-        print(_json.dumps({"directions": args.direction, "strength": strength, "steps": args.steps,
+        print(_json.dumps({"directions": args.direction, "strength": strength, "mode": args.mode, "steps": args.steps,
                            "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))
     return 0
 
@@ -719,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")
     tv.add_argument("--t-edit", type=int, default=None, help="override the direction's t_edit")
     tv.add_argument("--no-boost", action="store_true", help="eta = 0 all the way (no quality boosting)")
+    tv.add_argument("--mode", choices=["per_image", "mean", "global"], default="per_image",
+                    help="Asyrp dh per image, or the saved mean / global direction (default: %(default)s)")
     tv.add_argument("--clip", default="toy-clip", help="CLIP for directional similarity (default: %(default)s)")
     tv.set_defaults(fn=cmd_toy_eval_edit)
 

@@ -165,6 +165,10 @@ class AsyrpSpec(StrictSpec):
     """Below this timestep sampling is stochastic (eta = 1); default: the first direction's."""
     boost: bool = True
     """Quality boosting on [t_boost, 0]; false keeps eta = 0 there (fully deterministic edits)."""
+    mode: Literal["per_image", "mean", "global"] = "per_image"
+    """``per_image``: dh = f_t(h) for each image (Asyrp); ``mean``: each direction's dh averaged over its training
+    images, per timestep; ``global``: that average over the editing timesteps too - the same shift for every image
+    (Asyrp Sec. 5; needs directions trained by this version, which saves the averages)."""
 
 
 class ScoreDistillationSpec(StrictSpec):

@@ -127,3 +127,48 @@ def test_lpips_curves_walk_the_inversion(tiny):
     c = lpips_curves(tiny, lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)), x0, ts)
     assert c.timesteps == ts and len(c.to_predicted_x0) == len(c.to_noisy) == 5
     assert c.to_noisy[-1] > c.to_noisy[0]  # x_t drifts away from x as noise grows
+
+
+def _h_blind(tiny) -> DeltaBlock:
+    """An f_t whose dh depends on t only (conv_in zeroed): its mean over images is itself."""
+    torch.manual_seed(3)
+    f = delta_for(tiny.unet)
+    with torch.no_grad():
+        f.conv_in.weight.zero_()
+        f.conv_in.bias.zero_()
+        f.conv_out.weight.mul_(20)  # a visible edit
+    return f.eval()
+
+
+def test_mean_direction_of_an_h_independent_f_equals_per_image_editing(tiny):
+    from rayedit.editors.asyrp.train import mean_deltas
+
+    f = _h_blind(tiny)
+    images = torch.rand(3, 3, 32, 32) * 2 - 1
+    ts, mean_dh = mean_deltas(tiny, f, images, steps=6, t_edit=400, batch_size=2)
+    assert ts == sorted(ts, reverse=True) and min(ts) >= 400 and mean_dh.shape[0] == len(ts)
+    f.mean_dh = mean_dh
+    kw = {"steps": 6, "t_edit": 400, "t_boost": 0, "train_steps": 6, "boost": False}
+    per_image = AsyrpEditor(tiny, [f], [1.0], **kw)(images)
+    mean = AsyrpEditor(tiny, [f], [1.0], mode="mean", mean_timesteps=ts, **kw)(images)
+    assert torch.allclose(per_image, mean, rtol=1e-4, atol=1e-3)  # float sums in another order
+    assert not torch.allclose(per_image, AsyrpEditor(tiny, [f], [0.0], **kw)(images), atol=1e-3)  # it does edit
+
+
+def test_global_direction_is_one_shift_for_every_timestep_and_needs_saved_means(tiny, tmp_path):
+    from rayedit.editors.asyrp.train import mean_deltas
+
+    f = delta_for(tiny.unet).eval()
+    ts, mean_dh = mean_deltas(tiny, f, torch.rand(2, 3, 32, 32) * 2 - 1, steps=6, t_edit=300)
+    meta = {"model_id": "tiny", "steps": 6, "t_edit": 300, "t_boost": 0, "mean_dh_timesteps": ts}
+    save_direction(str(tmp_path / "d"), f, meta, mean_dh)
+    g, _ = load_direction(str(tmp_path / "d"))
+    assert torch.equal(g.mean_dh, mean_dh)  # saved beside f_t, not mistaken for a weight
+    spec = AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"), strength=-0.5)], mode="global")
+    ed = asyrp_from_spec(tiny, spec, steps=6)
+    shifts = list(ed.fixed.values())
+    assert len(shifts) == len(ts) and all(torch.equal(s, shifts[0]) for s in shifts)
+    assert torch.allclose(shifts[0], -0.5 * mean_dh.mean(0))
+    save_direction(str(tmp_path / "old"), f, meta | {"mean_dh_timesteps": None})  # a direction without means
+    with pytest.raises(DirectionMismatch, match="mean dh"):
+        asyrp_from_spec(tiny, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "old"))], mode="mean"), steps=6)

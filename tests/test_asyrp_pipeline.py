@@ -27,9 +27,10 @@ def test_train_then_apply_through_the_cli(tmp_path, ray_local, capsys):
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(_train_spec(tmp_path)))
     assert main(["train", "asyrp", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
     assert "saved to" in capsys.readouterr().out
-    _, meta = load_direction(str(tmp_path / "direction"))
+    f, meta = load_direction(str(tmp_path / "direction"))
     assert (meta["t_edit"], meta["t_boost"], meta["images"], meta["steps"]) == (500, 200, 4, 4)
     assert meta["edit_timesteps"] == [999, 666] and meta["model_id"] == "tiny"
+    assert meta["mean_dh_timesteps"] == [999, 666] and f.mean_dh.shape[:2] == (2, f.channels)  # for mode: mean
 
     job = {"input": {"url": f"{tmp_path}/in/toy-*.tar"}, "model": {"name": "tiny"}, "ddim": {"steps": 4},
            "editor": {"kind": "asyrp", "directions": [{"url": str(tmp_path / "direction"), "strength": 0.5}]},

@@ -74,3 +74,11 @@ def test_spread_sees_collapse():
     imgs, caps = images_of_colour("red", 6)
     assert len(caps) == 6 and all("red" in c for c in caps)
     assert spread(imgs) > 10 and spread(np.repeat(imgs[:1], 6, axis=0)) == 0.0
+
+
+def test_hue_statistics_wrap_around_red():
+    from rayedit.toy.edit_eval import circular_mean, hue_shift
+
+    assert min(circular_mean([350.0, 10.0]), 360 - circular_mean([350.0, 10.0])) < 1e-6  # red, not cyan (180)
+    assert abs(circular_mean([230.0, 250.0]) - 240.0) < 1e-6
+    assert hue_shift(0.0, 240.0) == -120.0 and hue_shift(350.0, 10.0) == 20.0 and hue_shift(10.0, 350.0) == -20.0

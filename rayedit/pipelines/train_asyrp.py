@@ -76,7 +76,7 @@ def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[
 def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
     from rayedit.editors.asyrp.artifact import save_direction
-    from rayedit.editors.asyrp.train import AsyrpTrainSettings, train_direction
+    from rayedit.editors.asyrp.train import AsyrpTrainSettings, mean_deltas, train_direction
     from rayedit.models.weights import model_hash
 
     model, clip, images, ts = _setup(spec, spec.max_images)
@@ -86,14 +86,17 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         lr=spec.lr, optimizer=spec.optimizer, epochs=spec.epochs, batch_size=spec.batch_size, spacing=spec.spacing,
         zero_init=spec.zero_init, seed=spec.seed)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress)
+    mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
+                                   spec.batch_size)
     meta = {
         "kind": "asyrp-direction", "name": spec.name, "source": spec.source, "target": spec.target,
         "model_id": spec.model.name, "model_hash": model_hash(model.unet), "clip": spec.clip.model,
         "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
         "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
         spec.images.url, "settings": spec.model_dump(mode="json", exclude={"images", "output"}), **info,
+        "mean_dh_timesteps": mean_ts,
     }
-    save_direction(spec.output, delta, meta)
+    save_direction(spec.output, delta, meta, mean_dh)
     return meta
 
 

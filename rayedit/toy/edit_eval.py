@@ -31,6 +31,17 @@ def object_hue(img: np.ndarray) -> float | None:
     return 360.0 * colorsys.rgb_to_hsv(*rgb)[0]
 
 
+def circular_mean(degrees: list[float]) -> float:
+    """Mean of angles in degrees on the circle (red objects sit at both 0 and 360), in [0, 360)."""
+    rad = np.radians(degrees)
+    return float(np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())) % 360)
+
+
+def hue_shift(before: float, after: float) -> float:
+    """Signed hue change in degrees along the shorter arc, in [-180, 180) (red -> blue is about -120)."""
+    return (after - before + 180.0) % 360.0 - 180.0
+
+
 def spread(images: np.ndarray) -> float:
     """Mean over pixels of the std across images: how different a set of images are (a collapsed editor that
     draws the same picture for every input has a spread ratio output/input near 0)."""
@@ -57,7 +68,8 @@ def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target
 @torch.no_grad()
 def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
     """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
-    verdict against ``target``, the mean object hue before/after, and directional CLIP when ``clip`` is given."""
+    verdict against ``target``, the object hue before/after (circular means) and its mean signed shift per image,
+    and directional CLIP when ``clip`` is given."""
     src, captions = images_of_colour(source, n)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
@@ -68,11 +80,13 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
         outs.append(_to_uint8(edited))
     out = np.concatenate(outs)
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
-    hues = [h for h in (object_hue(o) for o in out) if h is not None]
+    before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
+    pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
     result["edit_seconds_per_image"] = seconds / n
     result["spread_ratio"] = spread(out) / spread(src)
-    result["hue_mean_after"] = float(np.mean(hues)) if hues else float("nan")
-    result["hue_mean_before"] = float(np.mean([object_hue(a) for a in src]))
+    result["hue_mean_after"] = circular_mean([a for _, a in pairs]) if pairs else float("nan")
+    result["hue_mean_before"] = circular_mean(before)
+    result["hue_shift_mean"] = float(np.mean([hue_shift(b, a) for b, a in pairs])) if pairs else float("nan")
     if clip is not None:
         result["clip_direction"] = directional_clip(clip, src, out, source, target)
     return result

@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 
 import fsspec
+import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from rayedit.editors.asyrp.delta import DeltaBlock
 
 WEIGHTS, META = "direction.safetensors", "direction.json"
+MEAN_DH = "mean_dh"
+"""Tensor name of the mean direction (T_edit, C, H, W) in the weights file; its timesteps are in the JSON."""
 
 
-def save_direction(url: str, delta: DeltaBlock, meta: dict) -> None:
-    """Write ``url/direction.safetensors`` then ``url/direction.json`` (the JSON last: it marks completion)."""
+def save_direction(url: str, delta: DeltaBlock, meta: dict, mean_dh: torch.Tensor | None = None) -> None:
+    """Write ``url/direction.safetensors`` (f_t, and the mean direction when given) then ``url/direction.json``
+    (the JSON last: it marks completion)."""
     fs, root = fsspec.core.url_to_fs(url)
     fs.makedirs(root, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in delta.state_dict().items()}
+    if mean_dh is not None:
+        state[MEAN_DH] = mean_dh.detach().cpu().contiguous()
     with fs.open(f"{root}/{WEIGHTS}", "wb") as f:
         f.write(save_safetensors(state))
     full = {**meta, "channels": delta.channels, "temb_channels": delta.temb_channels}
@@ -26,7 +32,8 @@ def save_direction(url: str, delta: DeltaBlock, meta: dict) -> None:
 
 
 def load_direction(url: str) -> tuple[DeltaBlock, dict]:
-    """Read a direction saved by :func:`save_direction` (safetensors only, nothing unpickled)."""
+    """Read a direction saved by :func:`save_direction` (safetensors only, nothing unpickled). The mean direction,
+    when saved, is ``delta.mean_dh`` (else None)."""
     fs, root = fsspec.core.url_to_fs(url)
     if not fs.exists(f"{root}/{META}"):
         raise FileNotFoundError(f"no Asyrp direction at {url!r} (expected {META} and {WEIGHTS})")
@@ -34,5 +41,7 @@ def load_direction(url: str) -> tuple[DeltaBlock, dict]:
         meta = json.loads(f.read())
     delta = DeltaBlock(meta["channels"], meta["temb_channels"])
     with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
-        delta.load_state_dict(load_safetensors(f.read()))
+        state = load_safetensors(f.read())
+    delta.mean_dh = state.pop(MEAN_DH, None)
+    delta.load_state_dict(state)
     return delta.eval(), meta

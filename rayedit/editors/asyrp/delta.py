@@ -19,6 +19,8 @@ class DeltaBlock(nn.Module):
         self.temb_proj = nn.Linear(temb_channels, channels)
         self.norm = nn.GroupNorm(math.gcd(groups, channels), channels)
         self.conv_out = nn.Conv2d(channels, channels, 1)
+        self.mean_dh: torch.Tensor | None = None
+        """The mean direction saved with f_t (T_edit, C, H, W), when training computed it."""
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """h (B, C, H, W) and the U-Net's time embedding (B, temb_channels) -> dh, same shape as h."""
@@ -53,3 +55,13 @@ class CombinedDelta(nn.Module):
     def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """The combined delta for h."""
         return self.scale * sum(c * f(h, temb) for f, c in zip(self.deltas, self.strengths, strict=True))
+
+
+def fixed_delta(deltas: list[DeltaBlock], strengths: list[float], timesteps: list[int], t: int, mode: str,
+                scale: float = 1.0) -> torch.Tensor:
+    """The image-independent dh at timestep ``t`` (Asyrp Sec. 5): ``mean`` = each direction's dh averaged over
+    training images at the nearest training timestep; ``global`` = that average over all editing timesteps too;
+    combined as scale * sum_i c_i dh_i."""
+    nearest = min(range(len(timesteps)), key=lambda k: abs(timesteps[k] - t))
+    parts = [f.mean_dh.mean(0) if mode == "global" else f.mean_dh[nearest] for f in deltas]
+    return scale * sum(c * d for c, d in zip(strengths, parts, strict=True))

@@ -6,7 +6,7 @@ import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for
 from rayedit.diffusion.hspace import plain_and_edited_eps
-from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock
+from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock, fixed_delta
 from rayedit.models.errors import DirectionMismatch
 
 
@@ -15,16 +15,26 @@ class AsyrpEditor:
 
     [T, t_edit]: asymmetric steps with dh, eta 0; [t_edit, t_boost]: plain DDIM, eta 0; [t_boost, 0]: eta 1
     (quality boosting, ``boost=False`` keeps eta 0). ``seed`` makes the boosting noise reproducible per batch.
+    ``mode``: ``per_image`` dh = f_t(h); ``mean`` / ``global``: the directions' saved average dh (per timestep /
+    over all timesteps) added to every image alike; ``mean_timesteps`` are the timesteps of those averages.
     """
 
     name = "asyrp"
 
     def __init__(self, model, deltas: list[DeltaBlock], strengths: list[float], steps: int, t_edit: int,
-                 t_boost: int, train_steps: int, boost: bool = True, spacing: str = "auto", seed: int = 0):
+                 t_boost: int, train_steps: int, boost: bool = True, spacing: str = "auto", seed: int = 0,
+                 mode: str = "per_image", mean_timesteps: list[int] | None = None):
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_edit, self.t_boost, self.boost, self.seed = t_edit, t_boost, boost, seed
+        self.fixed = {}
+        if mode != "per_image":
+            if any(f.mean_dh is None for f in deltas) or not mean_timesteps:
+                raise DirectionMismatch(f"mode {mode!r} needs directions saved with their mean dh (trained by this "
+                                        "version of `rayedit train asyrp`); use mode: per_image")
+            self.fixed = {t: fixed_delta(deltas, strengths, mean_timesteps, t, mode, train_steps / steps).to(
+                model.device) for t in self.timesteps if t >= t_edit}
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
@@ -36,7 +46,8 @@ class AsyrpEditor:
         for i in range(len(ts) - 1, -1, -1):
             t = ts[i]
             if t >= self.t_edit:  # Asyrp Eq. 8: P_t from eps(x_t | h + dh), D_t from eps(x_t)
-                eps, eps_edit = plain_and_edited_eps(m, x, t, self.delta)
+                delta = self.delta if not self.fixed else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h))
+                eps, eps_edit = plain_and_edited_eps(m, x, t, delta)
                 x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
                 continue
             eta = 1.0 if self.boost and t < self.t_boost else 0.0
@@ -65,5 +76,6 @@ def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 
         model, [f for f, _ in loaded], [d.strength for d in spec.directions], steps=steps,
         t_edit=spec.t_edit if spec.t_edit is not None else first["t_edit"],
         t_boost=spec.t_boost if spec.t_boost is not None else first["t_boost"],
-        train_steps=first["steps"], boost=spec.boost, spacing=spacing, seed=seed,
+        train_steps=first["steps"], boost=spec.boost, spacing=spacing, seed=seed, mode=spec.mode,
+        mean_timesteps=first.get("mean_dh_timesteps"),
     )

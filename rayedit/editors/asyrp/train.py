@@ -89,6 +89,32 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
 
 
 @torch.no_grad()
+def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_edit: int, spacing: str = "auto",
+                batch_size: int = 16) -> tuple[list[int], torch.Tensor]:
+    """The mean direction (Asyrp Sec. 5): dh_t = f_t(h) averaged over ``images`` at each editing timestep, along
+    the edited trajectory. Returns (timesteps, tensor (T_edit, C, H, W)); its mean over t is the global direction."""
+    ts = grid_for(steps, model.alphas_cumprod, spacing)
+    a = grid_alphas(model.alphas_cumprod, ts)
+    edit_idx = [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= t_edit]
+    eps_plain, sums = model.eps_fn(), None
+    for s in range(0, images.shape[0], batch_size):
+        x = ddim_invert(eps_plain, images[s:s + batch_size].to(model.device), ts, model.alphas_cumprod)
+        seen = []
+
+        def record(h, temb, seen=seen):
+            dh = delta(h, temb)
+            seen.append(dh.sum(0))
+            return dh
+
+        for i in edit_idx:
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record)
+            x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)  # Asyrp Eq. 8, as in training
+        batch_sums = torch.stack(seen)
+        sums = batch_sums if sums is None else sums + batch_sums
+    return [ts[i] for i in edit_idx], (sums / images.shape[0]).float().cpu()
+
+
+@torch.no_grad()
 def sample_images(model, n: int, steps: int = 40, seed: int = 0, batch: int = 64) -> torch.Tensor:
     """``n`` images generated from Gaussian noise with deterministic DDIM: training data without a dataset."""
     from rayedit.diffusion.ddim import ddim_sample
