@@ -144,11 +144,11 @@ def test_mean_direction_of_an_h_independent_f_equals_per_image_editing(tiny):
     from rayedit.editors.asyrp.train import mean_deltas
 
     f = _h_blind(tiny)
-    images = torch.rand(3, 3, 32, 32) * 2 - 1
-    ts, mean_dh = mean_deltas(tiny, f, images, steps=6, t_edit=400, batch_size=2)
+    images = torch.rand(3, 3, 32, 32) * 2 - 1  # 3 images in batches of 2: the mean spans batches
+    ts, mean_dh = mean_deltas(tiny, f, images, steps=4, t_edit=400, batch_size=2)
     assert ts == sorted(ts, reverse=True) and min(ts) >= 400 and mean_dh.shape[0] == len(ts)
     f.mean_dh = mean_dh
-    kw = {"steps": 6, "t_edit": 400, "t_boost": 0, "train_steps": 6, "boost": False}
+    kw = {"steps": 4, "t_edit": 400, "t_boost": 0, "train_steps": 4, "boost": False}
     per_image = AsyrpEditor(tiny, [f], [1.0], **kw)(images)
     mean = AsyrpEditor(tiny, [f], [1.0], mode="mean", mean_timesteps=ts, **kw)(images)
     assert torch.allclose(per_image, mean, rtol=1e-4, atol=1e-3)  # float sums in another order
@@ -159,13 +159,13 @@ def test_global_direction_is_one_shift_for_every_timestep_and_needs_saved_means(
     from rayedit.editors.asyrp.train import mean_deltas
 
     f = delta_for(tiny.unet).eval()
-    ts, mean_dh = mean_deltas(tiny, f, torch.rand(2, 3, 32, 32) * 2 - 1, steps=6, t_edit=300)
-    meta = {"model_id": "tiny", "steps": 6, "t_edit": 300, "t_boost": 0, "mean_dh_timesteps": ts}
+    ts, mean_dh = mean_deltas(tiny, f, torch.rand(2, 3, 32, 32) * 2 - 1, steps=4, t_edit=300)
+    meta = {"model_id": "tiny", "steps": 4, "t_edit": 300, "t_boost": 0, "mean_dh_timesteps": ts}
     save_direction(str(tmp_path / "d"), f, meta, mean_dh)
     g, _ = load_direction(str(tmp_path / "d"))
     assert torch.equal(g.mean_dh, mean_dh)  # saved beside f_t, not mistaken for a weight
     spec = AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"), strength=-0.5)], mode="global")
-    ed = asyrp_from_spec(tiny, spec, steps=6)
+    ed = asyrp_from_spec(tiny, spec, steps=4)
     shifts = list(ed.fixed.values())
     assert len(shifts) == len(ts) and all(torch.equal(s, shifts[0]) for s in shifts)
     assert torch.allclose(shifts[0], -0.5 * mean_dh.mean(0))
