@@ -20,10 +20,19 @@ from rayedit.toy.generator import write_shards
 from tests.helpers import png_bytes, tar_bytes
 
 CLUSTER = textwrap.dedent("""
-    import os, sys
+    import os, socket, sys
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
+    import ray._private.parameter as parameter
     ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # bind every Ray service to 127.0.0.1
+    # The dashboard agent (which runs submitted jobs) listens on a fixed port, 52365, which the test session's own
+    # local Ray already holds; ray.init cannot change it, so give this cluster's agent a free port.
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); agent_port = s.getsockname()[1]; s.close()
+    _init = parameter.RayParams.__init__
+    def _with_agent_port(self, *args, **kwargs):
+        kwargs.setdefault("dashboard_agent_listen_port", agent_port)
+        _init(self, *args, **kwargs)
+    parameter.RayParams.__init__ = _with_agent_port
     ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
                    logging_level="WARNING")
     nodes = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
@@ -100,6 +109,12 @@ def _rayedit(env, *args, timeout=600):
     return out.returncode, out.stdout, out.stderr
 
 
+def _last_json(out: str, err: str) -> dict:
+    lines = out.strip().splitlines()
+    assert lines, f"no output; stderr: {err[-3000:]}"
+    return json.loads(lines[-1])
+
+
 @pytest.mark.slow
 def test_submit_runs_a_slot_once_and_passes_the_exit_code_through(tmp_path, jobs_api):
     url, env = jobs_api
@@ -116,15 +131,15 @@ def test_submit_runs_a_slot_once_and_passes_the_exit_code_through(tmp_path, jobs
 
     code, out, err = _rayedit(env, "submit", str(job), "--address", url, "--schedule", "0 3 * * *", "--wait",
                               "--json")
-    result = json.loads(out.strip().splitlines()[-1])
+    result = _last_json(out, err)
     assert code == 3, out[-3000:] + err[-3000:]  # finished, one sample failed: exit 3 through the Jobs API
     sid = f"nightly-{slot_label(schedule_slot('0 3 * * *'))}"
     assert result["submission_id"] == sid and result["created"] and result["exit_code"] == 3
     assert result["summary"]["counts"] == {"edited": 5, "filtered": 0, "failed": 1}
 
     # a retried trigger of the same slot is not run again
-    code, out, _ = _rayedit(env, "submit", str(job), "--address", url, "--schedule", "0 3 * * *", "--json")
-    again = json.loads(out.strip().splitlines()[-1])
+    code, out, err = _rayedit(env, "submit", str(job), "--address", url, "--schedule", "0 3 * * *", "--json")
+    again = _last_json(out, err)
     assert code == 0 and again["submission_id"] == sid and not again["created"]
 
     code, out, _ = _rayedit(env, "status", sid, "--address", url, "--json")
@@ -150,7 +165,7 @@ def test_concurrent_triggers_of_one_slot_submit_once(tmp_path, jobs_api):
     args = ("submit", str(job), "--address", url, "--slot", "20261122-0300", "--wait", "--json")
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: _rayedit(env, *args), range(2)))
-    results = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in runs]
+    results = [_last_json(out, err) for _, out, err in runs]
     assert sorted(r["created"] for r in results) == [False, True]
     assert {r["submission_id"] for r in results} == {"racy-20261122-0300"}
     assert [code for code, _, _ in runs] == [2, 2]  # both report the one job's exit code: bad input
