@@ -150,3 +150,29 @@ def test_resource_check_catches_pools_that_cannot_start(tmp_path):
         check_resources(stages, {"CPU": 8}, strict=True)
     assert len(check_resources(stages, {"CPU": 1}, strict=False)) == 2  # CPUs and GPUs, as warnings
     assert check_resources(stages, {"CPU": 8, "GPU": 2}, strict=True) == []
+
+
+@pytest.mark.slow
+def test_local_ray_starts_despite_a_stale_cluster_address():
+    """A `ray start` cluster that died leaves its address in TMP/ray/ray_current_cluster; ray.init() would try to
+    join it. rayedit's local start must not."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths live below it
+    try:
+        os.makedirs(f"{tmp}/ray")
+        with open(f"{tmp}/ray/ray_current_cluster", "w") as f:
+            f.write("127.0.0.1:1")  # nothing listens there
+        code = ("from rayedit.cluster.runtime import init_ray, shutdown_ray\n"
+                "print(init_ray(num_cpus=1)['nodes']); shutdown_ray()")
+        env = os.environ | {"RAY_TMPDIR": tmp, "RAY_USAGE_STATS_ENABLED": "0"}
+        env.pop("RAY_ADDRESS", None)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == "['127.0.0.1']"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -35,7 +35,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
         # at import, so set it for this process and (through the environment) for the workers it spawns.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOCAL_ADDRESS,
+        # address="local": a new instance even when /tmp/ray names another (a `ray start` cluster, or a stale file
+        # left by one that died - without it, ray.init tries to join that address and fails on num_cpus)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOCAL_ADDRESS,
                  runtime_env=runtime_env, logging_level=logging.WARNING, configure_logging=True)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # rayedit shows one samples bar; Ray's per-operator log lines are noise
