@@ -2,8 +2,8 @@
 
 A submission's id is the job name plus a slot (a schedule's fire time, or a label the caller chooses), so a
 retried trigger of the same slot finds the job already there and does not run it twice. The spec travels in the
-job's working_dir (uploaded by the Jobs API); credentials never travel - the cluster's workers use their own
-environment (instance role, Kubernetes Secret).
+job's environment (RAYEDIT_SPEC_YAML; no working_dir package to upload and download); credentials never travel -
+the cluster's workers use their own environment (instance role, Kubernetes Secret).
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from rayedit import __version__
 from rayedit.config import SpecError
 from rayedit.generate_spec import GenerateSpec
 
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
-SPEC_FILE = "job.yaml"
 SAFE_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "HF_HUB_OFFLINE")
 """Environment variables sent with a submission: settings only, never keys (they would show in the dashboard)."""
 EXIT_MEANINGS = {0: "every sample edited or filtered", 1: "the job failed", 2: "bad spec, input or address",
@@ -62,10 +59,16 @@ def submission_id(job_name: str, slot: str) -> str:
     return re.sub(r"[^a-z0-9.-]+", "-", raw).strip("-")
 
 
+SPEC_VAR = "RAYEDIT_SPEC_YAML"
+"""The job's environment variable that carries the spec (no working_dir package: nothing to upload or download)."""
+
+
 def entrypoint(spec) -> str:
-    """The command the cluster runs: ``rayedit run`` or ``rayedit generate`` on the uploaded spec."""
+    """The command the cluster runs: the spec from $RAYEDIT_SPEC_YAML into a temporary file, then ``rayedit run``
+    or ``rayedit generate`` on it."""
     command = "generate" if isinstance(spec, GenerateSpec) else "run"
-    return f"rayedit {command} {SPEC_FILE} --address auto --json --no-progress --log-format json"
+    return (f'f=$(mktemp --suffix .yaml) && printf "%s" "${SPEC_VAR}" > "$f" && exec rayedit {command} "$f" '
+            "--address auto --json --no-progress --log-format json")
 
 
 @dataclass(frozen=True)
@@ -116,19 +119,17 @@ def submit(spec, slot: str, address: str | None = None) -> Submission:
     known = _existing(client, sid)
     if known is not None:
         return Submission(sid, False, str(known.status), f"slot already submitted ({known.status}); not run again")
-    env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
+    env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ} | {SPEC_VAR: text}
     metadata = {"rayedit_version": __version__, "rayedit_job": spec.name, "rayedit_slot": slot}
-    with tempfile.TemporaryDirectory(prefix="rayedit-submit-") as tmp:
-        Path(tmp, SPEC_FILE).write_text(text)
-        try:
-            client.submit_job(entrypoint=entrypoint(spec), submission_id=sid, metadata=metadata,
-                              runtime_env={"working_dir": tmp, "env_vars": env})
-        except RuntimeError as err:
-            if "already exists" not in str(err):
-                raise
-            # another trigger of the same slot won the race
-            status = str(client.get_job_status(sid))
-            return Submission(sid, False, status, "slot submitted concurrently; not run again")
+    try:
+        client.submit_job(entrypoint=entrypoint(spec), submission_id=sid, metadata=metadata,
+                          runtime_env={"env_vars": env})
+    except RuntimeError as err:
+        if "already exists" not in str(err):
+            raise
+        # another trigger of the same slot won the race
+        status = str(client.get_job_status(sid))
+        return Submission(sid, False, status, "slot submitted concurrently; not run again")
     return Submission(sid, True, str(client.get_job_status(sid)), "submitted")
 
 
