@@ -32,6 +32,11 @@ class AsyrpTrainSettings:
     """Start f_t at dh = 0 instead of PyTorch's default init (the authors')."""
 
 
+def edit_indices(ts: list[int], t_edit: int) -> list[int]:
+    """Grid indices of the editing interval [T, t_edit], from T down (the steps that get dh)."""
+    return [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= t_edit]
+
+
 def train_direction(model, clip, images: torch.Tensor, source: str, target: str, settings: AsyrpTrainSettings,
                     progress: bool = True) -> tuple[DeltaBlock, dict]:
     """Train f_t on ``images`` (N, 3, H, W) in [-1, 1]; returns f_t and a summary with the final losses.
@@ -50,7 +55,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     lam_recon = settings.lambda_recon if settings.lambda_recon is not None else default_lambda_recon(cosine)
     ts = grid_for(settings.steps, model.alphas_cumprod, settings.spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
-    edit_idx = [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= settings.t_edit]
+    edit_idx = edit_indices(ts, settings.t_edit)
     if not edit_idx:
         raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
     eps_plain = model.eps_fn()
@@ -95,7 +100,7 @@ def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_ed
     the edited trajectory. Returns (timesteps, tensor (T_edit, C, H, W)); its mean over t is the global direction."""
     ts = grid_for(steps, model.alphas_cumprod, spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
-    edit_idx = [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= t_edit]
+    edit_idx = edit_indices(ts, t_edit)
     eps_plain, sums = model.eps_fn(), None
     for s in range(0, images.shape[0], batch_size):
         x = ddim_invert(eps_plain, images[s:s + batch_size].to(model.device), ts, model.alphas_cumprod)
