@@ -22,6 +22,8 @@ from rayedit.generate_spec import GenerateSpec
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 SAFE_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "HF_HUB_OFFLINE")
 """Environment variables sent with a submission: settings only, never keys (they would show in the dashboard)."""
+AGENT_WAIT_SECONDS = 120
+"""How long submit retries while a new cluster's head reports "No available agent to submit job"."""
 EXIT_MEANINGS = {0: "every sample edited or filtered", 1: "the job failed", 2: "bad spec, input or address",
                  3: "finished, some samples failed", 130: "interrupted"}
 """What a rayedit entrypoint's exit code means (``driver_exit_code`` of the Ray job)."""
@@ -121,21 +123,31 @@ def submit(spec, slot: str, address: str | None = None) -> Submission:
         return Submission(sid, False, str(known.status), f"slot already submitted ({known.status}); not run again")
     env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ} | {SPEC_VAR: text}
     metadata = {"rayedit_version": __version__, "rayedit_job": spec.name, "rayedit_slot": slot}
-    try:
-        client.submit_job(entrypoint=entrypoint(spec), submission_id=sid, metadata=metadata,
-                          runtime_env={"env_vars": env})
-    except RuntimeError as err:
-        if "already exists" not in str(err):
-            raise
-        # another trigger of the same slot won the race
-        status = str(client.get_job_status(sid))
-        return Submission(sid, False, status, "slot submitted concurrently; not run again")
+    deadline = time.time() + AGENT_WAIT_SECONDS
+    while True:
+        try:
+            client.submit_job(entrypoint=entrypoint(spec), submission_id=sid, metadata=metadata,
+                              runtime_env={"env_vars": env})
+            break
+        except RuntimeError as err:
+            if "No available agent" in str(err) and time.time() < deadline:
+                time.sleep(2.0)  # a freshly started head: its dashboard agent has not registered yet
+                continue
+            if "already exists" not in str(err):
+                raise
+            # another trigger of the same slot won the race
+            status = str(client.get_job_status(sid))
+            return Submission(sid, False, status, "slot submitted concurrently; not run again")
     return Submission(sid, True, str(client.get_job_status(sid)), "submitted")
 
 
 def job_info(submission: str, address: str | None = None) -> dict:
     """Status, timing, exit code (and its meaning) and the rayedit summary line of one submission."""
-    client = _client(address)
+    return _info(_client(address), submission, address)
+
+
+def _info(client, submission: str, address: str | None, logs_text: str | None = None) -> dict:
+    """job_info with a client at hand (and the job's logs, when the caller already fetched them)."""
     info = _existing(client, submission)
     if info is None:
         raise SpecError(f"no job {submission!r} on {dashboard_address(address)}")
@@ -144,7 +156,7 @@ def job_info(submission: str, address: str | None = None) -> dict:
            "exit_code": info.driver_exit_code, "exit_meaning": EXIT_MEANINGS.get(info.driver_exit_code),
            "metadata": info.metadata or {}}
     if info.status.is_terminal():
-        out["summary"] = summary_line(client.get_job_logs(submission))
+        out["summary"] = summary_line(logs_text if logs_text is not None else client.get_job_logs(submission))
     return out
 
 
@@ -171,8 +183,8 @@ def wait(submission: str, address: str | None = None, poll_seconds: float = 2.0,
         if on_logs and len(text) > shown:
             on_logs(text[shown:])
             shown = len(text)
-        if status.is_terminal():
-            return job_info(submission, address)
+        if status.is_terminal():  # the logs fetched after the terminal status are complete
+            return _info(client, submission, address, text)
         time.sleep(poll_seconds)
 
 
