@@ -10,7 +10,7 @@ from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import OK, get_scores, obj_array
 from rayedit.stages.score import ScoreImages, score_names
 from rayedit.toy.edit_eval import images_of_colour
-from rayedit.toy.filter_eval import evaluate_filters, roc_auc
+from rayedit.toy.filter_eval import best_threshold, combined_rules, evaluate_filters, roc_auc
 from rayedit.toy.verdict import edit_succeeded
 
 
@@ -20,6 +20,22 @@ def test_roc_auc():
     assert roc_auc(np.array([1, 1, 1, 1]), np.array([1, 0, 1, 0])) == 0.5  # ties count half
     assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
     assert np.isnan(roc_auc(np.array([1.0, 2.0]), np.array([1, 1])))
+
+
+def test_best_threshold_and_combined_rules():
+    labels = np.array([1, 1, 1, 0, 0, 0], dtype=bool)
+    high = np.array([0.9, 0.8, 0.4, 0.5, 0.45, 0.2])  # high marks success; 0.4 is a success below two failures
+    r = best_threshold(high, labels)
+    assert r["rule"] == "min" and r["value"] == 0.8  # J = 2/3 - 0 (cut at 0.4: 1 - 2/3)
+    assert r["successes_kept"] == pytest.approx(2 / 3) and r["failures_removed"] == 1.0
+    assert r["success_share_of_kept"] == 1.0
+    low = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.25])  # low marks success (an LPIPS-like score)
+    r2 = best_threshold(low, labels)
+    assert r2["rule"] == "max" and r2["value"] == 0.3 and r2["failures_removed"] == pytest.approx(2 / 3)
+    assert best_threshold(high, np.ones(6, bool)) == {}  # nothing to separate
+    both = combined_rules({"a": high, "b": low}, labels, {"a": r, "b": r2})
+    assert both["filters"] == [{"score": "a", "min": 0.8}, {"score": "b", "max": 0.3}]
+    assert both["successes_kept"] == pytest.approx(2 / 3) and both["failures_removed"] == 1.0
 
 
 def test_guidance_residual_is_batch_independent_and_target_sensitive():

@@ -24,6 +24,27 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """The single-bound filter rule that best separates successes from failures: ``min`` when high scores mark
+    success (AUC >= 0.5), else ``max``; the bound maximises Youden's J = TPR - FPR (share of successes kept minus
+    share of failures kept). Also reports what that rule keeps: successes kept, failures removed, and the success
+    share among the kept samples (the filtered output's precision)."""
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.all() or not labels.any():
+        return {}
+    sign = 1.0 if roc_auc(scores, labels) >= 0.5 else -1.0
+    s = sign * scores  # keep s >= cut
+    cuts = np.unique(s)
+    tpr = np.array([(s[labels] >= c).mean() for c in cuts])
+    fpr = np.array([(s[~labels] >= c).mean() for c in cuts])
+    i = int(np.argmax(tpr - fpr))
+    kept = s >= cuts[i]
+    return {"rule": "min" if sign > 0 else "max", "value": float(sign * cuts[i]), "youden_j": float(tpr[i] - fpr[i]),
+            "successes_kept": float(tpr[i]), "failures_removed": float(1 - fpr[i]),
+            "success_share_of_kept": float(labels[kept].mean())}
+
+
 @torch.no_grad()
 def evaluate_filters(editor, scorer, source: str, target: str, n: int = 200, batch: int = 50) -> dict:
     """Edit ``n`` held-out ``source``-coloured images, score each result with ``scorer`` (a ScoreImages), judge each
@@ -42,9 +63,30 @@ def evaluate_filters(editor, scorer, source: str, target: str, n: int = 200, bat
         labels += [edit_succeeded(a, e, target) for a, e in zip(part, out, strict=True)]
     labels = np.array(labels)
     result = {"n": n, "success_share": float(labels.mean()), "scores": {}}
-    for name in sorted(rows_scores[0]):
-        v = np.array([r[name] for r in rows_scores])
+    values = {name: np.array([r[name] for r in rows_scores]) for name in sorted(rows_scores[0])}
+    for name, v in values.items():
         result["scores"][name] = {"roc_auc": roc_auc(v, labels),
                                   "mean_success": float(v[labels].mean()) if labels.any() else float("nan"),
-                                  "mean_failure": float(v[~labels].mean()) if (~labels).any() else float("nan")}
+                                  "mean_failure": float(v[~labels].mean()) if (~labels).any() else float("nan"),
+                                  "best_threshold": best_threshold(v, labels)}
+    result["combined"] = combined_rules(values, labels, {k: r["best_threshold"] for k, r in result["scores"].items()
+                                                         if abs(r["roc_auc"] - 0.5) >= SEPARATES})
     return result
+
+
+SEPARATES = 0.15
+"""A score 'separates' when its ROC AUC is at least this far from 0.5; only those join the combined filter."""
+
+
+def combined_rules(values: dict[str, np.ndarray], labels: np.ndarray, rules: dict[str, dict]) -> dict:
+    """What the AND of several single-score rules (as a job's ``filters:`` list applies them) keeps."""
+    rules = {k: r for k, r in rules.items() if r}
+    if not rules:
+        return {}
+    keep = np.ones(len(labels), dtype=bool)
+    for name, r in rules.items():
+        keep &= values[name] >= r["value"] if r["rule"] == "min" else values[name] <= r["value"]
+    return {"filters": [{"score": k, r["rule"]: r["value"]} for k, r in rules.items()],
+            "successes_kept": float(keep[labels].mean()) if labels.any() else float("nan"),
+            "failures_removed": float(1 - keep[~labels].mean()) if (~labels).any() else float("nan"),
+            "success_share_of_kept": float(labels[keep].mean()) if keep.any() else float("nan")}
