@@ -510,6 +510,10 @@ class DDSTrainSpec(StrictSpec):
     """Source caption y_src (e.g. 'a photo of a cat')."""
     targets: list[str] = Field(min_length=1)
     """Target captions y_k, one task each (e.g. ['a photo of a lion', 'a photo of a tiger'])."""
+    replace: list[dict[str, str]] | None = None
+    """Per-image captions, one word map per target: task k's DDS pair is (the image's own caption, that caption
+    with ``replace[k]`` applied), e.g. [{red: blue}, {red: green}]; ``source`` and ``targets`` then only name the
+    tasks and initialise their embeddings. Images without a caption fall back to ``source`` / ``targets``."""
     loss: Literal["dds", "sds"] = "dds"
     """``sds`` swaps the DDS gradient for SDS (the paper's ablation)."""
     init: Literal["small", "model"] = "small"
@@ -551,6 +555,8 @@ class DDSTrainSpec(StrictSpec):
             raise ValueError(f"t_min ({self.t_min}) must be below t_max ({self.t_max})")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets: captions must be distinct (one task each)")
+        if self.replace is not None and len(self.replace) != len(self.targets):
+            raise ValueError(f"replace: one word map per target ({len(self.targets)}), got {len(self.replace)}")
         return self
 
 

@@ -11,7 +11,14 @@ from rayedit.cli import main
 from rayedit.config import DDSTrainSpec, ModelSpec, SpecError, parse_spec
 from rayedit.diffusion.guidance import dds_gradient
 from rayedit.editors.dds.apply import TranslatorEditor, task_index
-from rayedit.editors.dds.objective import TaskConditions, cosine_decay, sample_timesteps, translator_loss, warmup
+from rayedit.editors.dds.objective import (
+    PerImageConditions,
+    TaskConditions,
+    cosine_decay,
+    sample_timesteps,
+    translator_loss,
+    warmup,
+)
 from rayedit.editors.dds.translator import build_translator, load_translator, save_translator
 from rayedit.models.load import load_diffusion
 from rayedit.pipelines.edit import plan_job
@@ -93,7 +100,8 @@ def test_objective_gradient_is_the_dds_gradient_plus_identity(model):
     z_src = torch.randn(2, 4, 16, 16)
     z = (z_src + 0.1 * torch.randn_like(z_src)).requires_grad_(True)
     task = torch.tensor([1, 0])
-    loss, parts = translator_loss(model, z, z_src, task, conds, 7.5, 0.5, (100, 900), torch.Generator().manual_seed(3))
+    loss, parts = translator_loss(model, z, z_src, conds.pairs(task), conds.uncond, 7.5, 0.5, (100, 900),
+                                  torch.Generator().manual_seed(3))
     loss.backward()
     gen = torch.Generator().manual_seed(3)  # replay the same t and noise
     t = torch.randint(100, 900, (2,), generator=gen)
@@ -104,6 +112,22 @@ def test_objective_gradient_is_the_dds_gradient_plus_identity(model):
     norm = 2000 / (16 * 16) / 2
     assert torch.allclose(z.grad, norm * (grad + 0.5 * 2 * (z.detach() - z_src)), atol=1e-5)
     assert parts["guidance_scale"] == 7.5 and parts["lambda_id"] == 0.5
+
+
+def test_per_image_pairs_use_each_caption_with_the_task_word_map(model):
+    conds = TaskConditions.encode(model, ["a blue circle", "a green circle"], "a red circle")
+    per_image = PerImageConditions(model, conds, [{"red": "blue"}, {"red": "green"}])
+    caps = ["a red square on a gray background", "", "a red square on a gray background"]
+    cond, source = per_image.pairs(torch.tensor([1, 0, 0]), caps)
+    want = model.embed_prompts(["a green square on a gray background", "a blue square on a gray background",
+                                "a red square on a gray background"])
+    def same(a, b):  # batch composition moves the text encoder's output by float rounding only
+        return torch.allclose(a, b, atol=1e-5)
+
+    assert same(cond[0], want[0]) and same(cond[2], want[1])
+    assert same(source[0], want[2]) and same(source[2], want[2])
+    assert same(cond[1], conds.targets[0]) and same(source[1], conds.source[0])  # no caption: the task captions
+    assert not same(cond[0], cond[2])
 
 
 def test_translator_editor_applies_one_task(model):

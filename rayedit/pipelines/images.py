@@ -8,8 +8,9 @@ from rayedit.config import InputSpec, SpecError
 
 
 def decoded_images(spec: InputSpec, resolution: int, limit: int | None = None):
-    """A Ray Dataset with ``key`` and ``pixels`` (uint8 res x res x 3) columns: the decodable images of ``spec``
-    (the edit pipeline's read and decode stages; undecodable images are dropped), at most ``limit`` rows."""
+    """A Ray Dataset with ``key``, ``pixels`` (uint8 res x res x 3) and ``caption`` ('' if none) columns: the
+    decodable images of ``spec`` (the edit pipeline's read and decode stages; undecodable images are dropped), at
+    most ``limit`` rows."""
     import ray
 
     from rayedit.cluster.adapter import StagePlan, apply_stage
@@ -29,7 +30,9 @@ def decoded_images(spec: InputSpec, resolution: int, limit: int | None = None):
         from rayedit.stages.batch import ok_mask
 
         ok = ok_mask(batch)
-        return {"key": np.asarray(batch["key"])[ok].astype(str), "pixels": np.asarray(batch["pixels"])[ok]}
+        captions = np.asarray([c or "" for c in batch["caption"]], dtype=object)[ok].astype(str)
+        return {"key": np.asarray(batch["key"])[ok].astype(str), "pixels": np.asarray(batch["pixels"])[ok],
+                "caption": captions}
 
     ds = ds.map_batches(decodable, batch_format="numpy", num_cpus=0.25)
     return ds.limit(limit) if limit else ds

@@ -101,7 +101,13 @@ def train_loop(config: dict) -> None:
     import ray.train
     import ray.train.torch
 
-    from rayedit.editors.dds.objective import TaskConditions, cosine_decay, translator_loss, warmup
+    from rayedit.editors.dds.objective import (
+        PerImageConditions,
+        TaskConditions,
+        cosine_decay,
+        translator_loss,
+        warmup,
+    )
     from rayedit.editors.dds.translator import build_translator
     from rayedit.models.load import load_diffusion
     from rayedit.stages.edit import to_model_range
@@ -112,6 +118,7 @@ def train_loop(config: dict) -> None:
     torch.set_num_threads(max(1, int(spec.resources.num_cpus)))
     model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=str(device), seed=spec.seed)
     conds = TaskConditions.encode(model, spec.targets, spec.source)
+    per_image = PerImageConditions(model, conds, spec.replace) if spec.replace else None
     timesteps = training_timesteps(spec)
     translator = build_translator(model, spec.targets, spec.init, tuple(spec.widths), spec.seed).to(device)
     opt = torch.optim.AdamW(translator.parameters(), lr=spec.lr, weight_decay=0.0)
@@ -132,7 +139,9 @@ def train_loop(config: dict) -> None:
             task = torch.randint(0, len(spec.targets), (x_src.shape[0],), generator=gen).to(device)
             scale = warmup(step, spec.guidance.start, spec.guidance.end, spec.guidance.steps)
             lam = cosine_decay(step, spec.identity.start, spec.identity.end, spec.steps)
-            loss, parts = translator_loss(model, trained(x_src, task), x_src, task, conds, scale, lam,
+            pair = (per_image.pairs(task, list(batch["caption"])) if per_image is not None
+                    else conds.pairs(task))
+            loss, parts = translator_loss(model, trained(x_src, task), x_src, pair, conds.uncond, scale, lam,
                                           timesteps, gen, spec.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()

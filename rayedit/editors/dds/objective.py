@@ -37,6 +37,41 @@ class TaskConditions:
         """Embed the captions with the diffusion model's own text encoder."""
         return cls(model.embed_prompts(targets), model.embed_prompts([source]), model.embed_prompts([""]))
 
+    def pairs(self, task: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target, source) embeddings per sample, (B, L, D) each: the task's caption against the source caption."""
+        cond = self.targets[task]
+        return cond, self.source.expand_as(cond)
+
+
+class PerImageConditions:
+    """DDS pairs from each image's own caption: source = the caption, target = the caption with the task's word
+    map applied (the zero-shot editor's ``replace``); embeddings cached by caption. Empty captions use the
+    fixed task captions of ``fixed``."""
+
+    def __init__(self, model, fixed: TaskConditions, replace: list[dict[str, str]]):
+        self.model, self.fixed, self.replace = model, fixed, replace
+        self.uncond = fixed.uncond
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def _embed(self, captions: list[str]) -> torch.Tensor:
+        new = sorted({c for c in captions if c not in self._cache})
+        if new:
+            self._cache.update(zip(new, self.model.embed_prompts(new), strict=True))
+        return torch.stack([self._cache[c] for c in captions])
+
+    def pairs(self, task: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target, source) embeddings per sample, (B, L, D) each."""
+        from rayedit.editors.captions import replace_words
+
+        cond, source = self.fixed.pairs(task)
+        own = [i for i, c in enumerate(captions) if c]
+        if own:
+            src_caps = [captions[i] for i in own]
+            tgt_caps = [replace_words(captions[i], self.replace[int(task[i])]) for i in own]
+            cond, source = cond.clone(), source.clone()
+            cond[own], source[own] = self._embed(tgt_caps).to(cond), self._embed(src_caps).to(source)
+        return cond, source
+
 
 def sample_timesteps(n: int, timesteps: tuple[int, int] | list[int], generator: torch.Generator) -> torch.Tensor:
     """``n`` timesteps: uniform in [lo, hi) for a (lo, hi) tuple, or uniform over a list (an HQS-selected set)."""
@@ -46,10 +81,12 @@ def sample_timesteps(n: int, timesteps: tuple[int, int] | list[int], generator: 
     return torch.tensor(timesteps)[pick]
 
 
-def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, task: torch.Tensor, conds: TaskConditions,
-                    guidance_scale: float, lambda_id: float, timesteps: tuple[int, int] | list[int],
-                    generator: torch.Generator, loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
-    """DDS(g(z^|k), y_k; z^, y_src) + lambda_ID |g(z^|k) - z^|^2 for a batch (``z`` = the translator's output).
+def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, pair: tuple[torch.Tensor, torch.Tensor],
+                    uncond: torch.Tensor, guidance_scale: float, lambda_id: float,
+                    timesteps: tuple[int, int] | list[int], generator: torch.Generator,
+                    loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
+    """DDS(g(z^|k), y_k; z^, y_src) + lambda_ID |g(z^|k) - z^|^2 for a batch (``z`` = the translator's output,
+    ``pair`` = per-sample (y_k, y_src) embeddings, ``uncond`` = the empty caption's).
 
     Both terms use the zero-shot notebook's per-image 2000 / (H * W) normalisation (summed over pixels, averaged
     over the batch), so lambda_ID = 1 pulls towards the source as hard as a unit gradient pushes away.
@@ -59,10 +96,10 @@ def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, task: torch.Ten
     t = sample_timesteps(b, timesteps, generator).to(z.device)
     noise = torch.randn(z.shape, generator=generator).to(z.device)
     w = guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Eq. 1), diffusers scale s = 1 + w
-    cond = conds.targets[task]
-    uncond = conds.uncond.expand_as(cond)
+    cond, source = pair
+    uncond = uncond.expand_as(cond)
     if loss == "dds":
-        grad = dds_gradient(model, z.detach(), z_src, t, noise, cond, conds.source.expand_as(cond), uncond, w)
+        grad = dds_gradient(model, z.detach(), z_src, t, noise, cond, source, uncond, w)
     else:
         grad = sds_gradient(model, z.detach(), t, noise, cond, uncond, w)
     norm = 2000.0 / (z.shape[-2] * z.shape[-1]) / b
