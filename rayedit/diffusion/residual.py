@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 
 from rayedit.diffusion.hqs import magnitude
-from rayedit.diffusion.image_gradient import image_gradient
-from rayedit.diffusion.seeds import per_sample_noise, sample_generators
+from rayedit.diffusion.image_gradient import timestep_sweep
 
 
 @torch.no_grad()
@@ -22,13 +21,7 @@ def guidance_residual(model, pixels: torch.Tensor, targets: list[str], keys: lis
     x = pixels.to(model.device)
     cond = model.embed_prompts(targets)
     uncond = model.embed_prompts([""]).expand_as(cond)
-    latent = model.encode(x[:1]).shape[1:]
-    gens = sample_generators(seed, keys)
     total = torch.zeros(b, dtype=torch.float64)
-    for t in timesteps:
-        tt = torch.full((b,), t, dtype=torch.long, device=model.device)
-        for _ in range(noise_samples):
-            noise = per_sample_noise(gens, latent).to(model.device)
-            d = image_gradient(model, x, tt, noise, cond, uncond, guidance_scale - 1.0)
-            total += magnitude(d).double().cpu()
+    for _, d in timestep_sweep(model, x, keys, timesteps, noise_samples, seed, cond, uncond, guidance_scale - 1.0):
+        total += magnitude(d).double().cpu()
     return (total / (len(timesteps) * noise_samples)).float()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from rayedit.diffusion.hqs import HQSAccumulator, magnitude, spatial_entropy
-from rayedit.diffusion.image_gradient import image_gradient
-from rayedit.diffusion.seeds import per_sample_noise, sample_generators
+from rayedit.diffusion.image_gradient import timestep_sweep
 
 
 class HQSPartialSums:
@@ -37,17 +35,12 @@ class HQSPartialSums:
         m, acc = self.model, HQSAccumulator(self.timesteps)
         x = to_model_range(pixels).to(m.device)
         b = x.shape[0]
-        latent = m.encode(x[:1]).shape[1:]
-        gens = sample_generators(self.seed, keys)
         cond, uncond = self.cond.expand(b, -1, -1), self.uncond.expand(b, -1, -1)
         src = None if self.src is None else self.src.expand(b, -1, -1)
-        for i, t in enumerate(self.timesteps):
-            tt = torch.full((b,), t, dtype=torch.long, device=m.device)
-            for _ in range(self.noise_samples):
-                noise = per_sample_noise(gens, latent).to(m.device)
-                d = image_gradient(m, x, tt, noise, cond, uncond, self.w, src)
-                acc.n_sum[i] += magnitude(d).double().sum() / self.noise_samples  # mean over noise draws
-                acc.h_sum[i] += spatial_entropy(d).double().sum() / self.noise_samples
+        for i, d in timestep_sweep(m, x, keys, self.timesteps, self.noise_samples, self.seed, cond, uncond, self.w,
+                                   src):
+            acc.n_sum[i] += magnitude(d).double().sum() / self.noise_samples  # mean over noise draws
+            acc.h_sum[i] += spatial_entropy(d).double().sum() / self.noise_samples
         acc.count = b
         return acc
 

@@ -9,7 +9,8 @@ from itertools import islice
 import numpy as np
 import torch
 
-from rayedit.toy.evaluate import HELD_OUT_SEED, _to_uint8
+from rayedit.stages.model_output import to_uint8
+from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import read_image
 from rayedit.toy.verdict import verdict
@@ -77,7 +78,7 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
         start = time.perf_counter()
         edited = edit(x0, captions[s:s + batch])
         seconds += time.perf_counter() - start
-        outs.append(_to_uint8(edited))
+        outs.append(to_uint8(edited))
     out = np.concatenate(outs)
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]

@@ -10,15 +10,12 @@ import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, resolve_spacing
 from rayedit.models.diffusion import DiffusionModel
+from rayedit.stages.model_output import to_uint8
 from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, sample_at
 from rayedit.toy.oracle import read_image
 
 HELD_OUT_SEED = 777
 """Evaluation images come from a generator stream no training run uses."""
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +35,7 @@ def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch
     for start in range(0, n, batch):
         imgs = np.stack([sample_at(HELD_OUT_SEED, i)[1] for i in range(start, min(n, start + batch))])
         x0 = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
-        rec = _to_uint8(ddim_sample(eps, ddim_invert(eps, x0, ts, model.alphas_cumprod), ts, model.alphas_cumprod))
+        rec = to_uint8(ddim_sample(eps, ddim_invert(eps, x0, ts, model.alphas_cumprod), ts, model.alphas_cumprod))
         for a, b in zip(imgs, rec, strict=True):
             ps.append(psnr(a, b))
             ra, rb = read_image(a), read_image(b)
@@ -57,7 +54,7 @@ def sample_quality(model: DiffusionModel, n: int = 128, steps: int = 50, eta: fl
     for start in range(0, n, batch):
         k = min(batch, n - start)
         x = torch.randn(k, 3, model.resolution, model.resolution, generator=g)
-        out = _to_uint8(ddim_sample(model.eps_fn(), x, ts, model.alphas_cumprod, eta=eta, generator=g))
+        out = to_uint8(ddim_sample(model.eps_fn(), x, ts, model.alphas_cumprod, eta=eta, generator=g))
         readings.extend(read_image(img) for img in out)
     valid = [r for r in readings if r.valid]
     return {"steps": steps, "eta": eta, "n": n, "valid_share": len(valid) / n,
@@ -114,7 +111,7 @@ def prompt_match(model: DiffusionModel, guidance_scale: float, n: int = 72, step
         cond = model.embed_prompts([w.caption for w in want])
         uncond = model.embed_prompts([""] * len(want))
         x = torch.randn(len(want), 3, model.resolution, model.resolution, generator=g)
-        out = _to_uint8(ddim_sample(model.eps_fn(cond, uncond, guidance_scale), x, ts, model.alphas_cumprod))
+        out = to_uint8(ddim_sample(model.eps_fn(cond, uncond, guidance_scale), x, ts, model.alphas_cumprod))
         for w, img in zip(want, out, strict=True):
             r = read_image(img)
             valid += r.valid

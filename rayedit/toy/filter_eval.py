@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from rayedit.stages.batch import OK, get_scores, obj_array
+from rayedit.stages.model_output import to_uint8
 from rayedit.toy.edit_eval import images_of_colour
-from rayedit.toy.evaluate import _to_uint8
 from rayedit.toy.verdict import edit_succeeded
 
 
@@ -54,7 +54,7 @@ def evaluate_filters(editor, scorer, source: str, target: str, n: int = 200, bat
     for s in range(0, n, batch):
         part, caps = src[s:s + batch], captions[s:s + batch]
         x0 = torch.from_numpy(part).permute(0, 3, 1, 2).float() / 127.5 - 1
-        out = _to_uint8(editor(x0, caps))
+        out = to_uint8(editor(x0, caps))
         m = len(part)
         b = {"key": obj_array([f"held-out-{s + j}" for j in range(m)]), "caption": obj_array(caps),
              "pixels": part, "edited": out, "status": obj_array([OK] * m), "reason": obj_array([""] * m)}
