@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rayedit.config import FilterRule
 from rayedit.stages.batch import OK, get_scores, obj_array
+from rayedit.stages.filter import filter_reason
 from rayedit.stages.model_output import to_uint8
 from rayedit.toy.edit_eval import images_of_colour
 from rayedit.toy.verdict import edit_succeeded
@@ -79,14 +81,14 @@ SEPARATES = 0.15
 
 
 def combined_rules(values: dict[str, np.ndarray], labels: np.ndarray, rules: dict[str, dict]) -> dict:
-    """What the AND of several single-score rules (as a job's ``filters:`` list applies them) keeps."""
-    rules = {k: r for k, r in rules.items() if r}
-    if not rules:
+    """What the AND of several single-score rules keeps, judged by the filter stage's own rule check (so the numbers
+    are what a job with this ``filters:`` list would do)."""
+    filters = [FilterRule(score=k, **{r["rule"]: r["value"]}) for k, r in rules.items() if r]
+    if not filters:
         return {}
-    keep = np.ones(len(labels), dtype=bool)
-    for name, r in rules.items():
-        keep &= values[name] >= r["value"] if r["rule"] == "min" else values[name] <= r["value"]
-    return {"filters": [{"score": k, r["rule"]: r["value"]} for k, r in rules.items()],
+    keep = np.array([not filter_reason({k: float(v[i]) for k, v in values.items()}, filters)
+                     for i in range(len(labels))])
+    return {"filters": [f.model_dump(exclude_none=True) for f in filters],
             "successes_kept": float(keep[labels].mean()) if labels.any() else float("nan"),
             "failures_removed": float(1 - keep[~labels].mean()) if (~labels).any() else float("nan"),
             "success_share_of_kept": float(labels[keep].mean()) if keep.any() else float("nan")}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from rayedit.diffusion.guidance import dds_gradient, sds_gradient
+from rayedit.editors.captions import replace_words
 
 
 def warmup(step: int, start: float, end: float, steps: int) -> float:
@@ -50,7 +51,6 @@ class PerImageConditions:
 
     def __init__(self, model, fixed: TaskConditions, replace: list[dict[str, str]]):
         self.model, self.fixed, self.replace = model, fixed, replace
-        self.uncond = fixed.uncond
         self._cache: dict[str, torch.Tensor] = {}
 
     def _embed(self, captions: list[str]) -> torch.Tensor:
@@ -61,8 +61,6 @@ class PerImageConditions:
 
     def pairs(self, task: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(target, source) embeddings per sample, (B, L, D) each."""
-        from rayedit.editors.captions import replace_words
-
         cond, source = self.fixed.pairs(task)
         own = [i for i, c in enumerate(captions) if c]
         if own:
