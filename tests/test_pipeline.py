@@ -152,6 +152,17 @@ def test_resource_check_catches_pools_that_cannot_start(tmp_path):
     assert check_resources(stages, {"CPU": 8, "GPU": 2}, strict=True) == []
 
 
+def test_a_job_that_scores_nothing_runs_no_score_actor(tmp_path):
+    from rayedit.pipelines.edit import JobPlan, stage_plans
+
+    base = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")}}
+    names = [p.name for p in stage_plans(JobPlan(parse_spec(base), [], set(), 32))]
+    assert names == ["read_decode", "edit", "score", "filter", "write"]
+    bare = base | {"score": {"clip": None, "lpips": None}}
+    assert [p.name for p in stage_plans(JobPlan(parse_spec(bare), [], set(), 32))] == [
+        "read_decode", "edit", "filter", "write"]
+
+
 @pytest.mark.slow
 def test_local_ray_starts_despite_a_stale_cluster_address():
     """A `ray start` cluster that died leaves its address in TMP/ray/ray_current_cluster; ray.init() would try to

@@ -183,6 +183,8 @@ def stage_plans(plan: JobPlan) -> list:
         StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
         StagePlan("write", lambda: WriteParts(out, prov, target, replace), io, num_cpus=light),
     ]
+    if not score_names(score) and not embeddings:  # nothing to score: no actor that loads nothing
+        stages = [s for s in stages if s.name != "score"]
     return stages
 
 
