@@ -178,13 +178,13 @@ def stage_plans(plan: JobPlan) -> list:
                   1, num_cpus=light, generator=True),
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
-        StagePlan("score", lambda: ScoreImages(score, seed=seed, embeddings=embeddings), res.score.batch_size,
-                  actors=res.score.actors, num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus),
-        StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
-        StagePlan("write", lambda: WriteParts(out, prov, target, replace), io, num_cpus=light),
     ]
-    if not score_names(score) and not embeddings:  # nothing to score: no actor that loads nothing
-        stages = [s for s in stages if s.name != "score"]
+    if score_names(score) or embeddings:  # a score actor only when it scores (its start imports torch + diffusers)
+        stages.append(StagePlan("score", lambda: ScoreImages(score, seed=seed, embeddings=embeddings),
+                                res.score.batch_size, actors=res.score.actors, num_cpus=res.score.num_cpus,
+                                num_gpus=res.score.num_gpus))
+    stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
+               StagePlan("write", lambda: WriteParts(out, prov, target, replace), io, num_cpus=light)]
     return stages
 
 
