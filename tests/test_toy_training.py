@@ -1,12 +1,15 @@
 """Toy model training code: contrastive targets, the loss, and a few-step train -> save -> load round trip."""
 
 import numpy as np
+import pytest
 import torch
 
+from rayedit.cli import _dataclass_overrides
 from rayedit.config import ModelSpec
 from rayedit.models.clip import load_clip
 from rayedit.models.load import load_diffusion, model_resolution
 from rayedit.toy.clip_train import ClipTrainConfig, caption_variant, match_matrix, soft_contrastive_loss, train_clip
+from rayedit.toy.ddpm import DDPMTrainConfig, learning_rate
 from rayedit.toy.generator import sample_at
 from rayedit.toy.text_ddpm import TextDDPMTrainConfig, train_text_ddpm, training_batch
 
@@ -58,3 +61,23 @@ def test_clip_then_text_ddpm_train_save_and_load(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     e1, e3 = m.eps_fn(cond, uncond, 1.0)(x, 500), m.eps_fn(cond, uncond, 3.0)(x, 500)
     assert e1.shape == x.shape and torch.isfinite(e3).all() and not torch.allclose(e1, e3)
+
+
+def test_learning_rate_schedules():
+    cos = DDPMTrainConfig(steps=1000, lr=1e-3, warmup_steps=100)
+    assert learning_rate(cos, 0) == 1e-3 / 100 and abs(learning_rate(cos, 99) - 1e-3) < 3e-5  # cosine has begun
+    assert abs(learning_rate(cos, 999) - 1e-4) < 1e-6  # cosine decays to 10% at the last step
+    const = DDPMTrainConfig(steps=1000, lr=1e-3, warmup_steps=50, lr_schedule="constant")
+    assert learning_rate(const, 49) == learning_rate(const, 999) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        learning_rate(DDPMTrainConfig(lr_schedule="linear"), 0)
+
+
+def test_toy_train_set_overrides_are_typed_and_checked():
+    over = _dataclass_overrides(DDPMTrainConfig, ["lr_schedule=constant", "ema_decay=0.995", "warmup_steps=50",
+                                                  "bf16=true"])
+    assert over == {"lr_schedule": "constant", "ema_decay": 0.995, "warmup_steps": 50, "bf16": True}
+    with pytest.raises(SystemExit, match="FIELD one of"):
+        _dataclass_overrides(DDPMTrainConfig, ["learning_rate=1"])
+    with pytest.raises(SystemExit, match="warmup_steps"):
+        _dataclass_overrides(DDPMTrainConfig, ["warmup_steps=many"])

@@ -31,10 +31,15 @@ class DDPMTrainConfig:
     steps: int = 12000
     batch_size: int = 64
     lr: float = 3e-4
-    """Peak AdamW learning rate; cosine decay to 10% after a 200-step warm-up."""
+    """Peak AdamW learning rate, reached after ``warmup_steps``."""
+    lr_schedule: str = "cosine"
+    """After the warm-up: ``cosine`` decays to 10% at ``steps``; ``constant`` stays at ``lr`` (for continuing a run
+    whose cosine schedule has ended)."""
+    warmup_steps: int = 200
     ema_decay: float = 0.999
     """EMA of the weights: what gets saved (much cleaner samples than the raw weights after short training)."""
     seed: int = 0
+    """Seed of the weights' init and of the timesteps and noise drawn each step."""
     data_seed: int = 1000
     """Generator stream used for training; evaluation uses other seeds."""
     max_minutes: float = 0.0
@@ -68,6 +73,14 @@ def batch_at(cfg: DDPMTrainConfig, step: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def learning_rate(cfg: DDPMTrainConfig, step: int) -> float:
+    """The learning rate of ``step``: linear warm-up, then cosine decay to 10% or constant."""
+    if cfg.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', not {cfg.lr_schedule!r}")
+    decay = 1.0 if cfg.lr_schedule == "constant" else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * decay
+
+
 Batch = Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
 """step -> (images in [-1, 1], encoder hidden states or None): what one training step sees."""
 
@@ -85,9 +98,8 @@ def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, 
     start, losses, step = time.time(), [], 0
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress)
     for step in bar:
-        lr = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = learning_rate(cfg, step)
         x0, ctx = batches(step)
         t = torch.randint(0, 1000, (x0.shape[0],), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, resolve_spacing
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, predicted_x0, resolve_spacing
 from rayedit.models.diffusion import DiffusionModel
 from rayedit.stages.model_output import to_uint8
 from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, sample_at
@@ -60,6 +60,25 @@ def sample_quality(model: DiffusionModel, n: int = 128, steps: int = 50, eta: fl
     return {"steps": steps, "eta": eta, "n": n, "valid_share": len(valid) / n,
             "colours": dict(Counter(r.colour for r in valid)), "shapes": dict(Counter(r.shape for r in valid)),
             "backgrounds": dict(Counter(r.background for r in valid))}
+
+
+@torch.no_grad()
+def denoised_shape_kept(model: DiffusionModel, timesteps: tuple[int, ...] = (200, 400, 600), n: int = 192,
+                        seed: int = 0) -> dict:
+    """Noise held-out images to each t, predict x0 in one step: per t and shape, the share whose oracle shape is
+    still the source's. A probe of the model's shape knowledge where DDIM sampling decides the shape."""
+    samples, imgs = held_out_images(n)
+    x0 = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    g, eps, out = torch.Generator().manual_seed(seed), model.eps_fn(), {}
+    for t in timesteps:
+        a_t = float(model.alphas_cumprod[t])
+        xt = a_t**0.5 * x0 + (1 - a_t) ** 0.5 * torch.randn(x0.shape, generator=g)  # q(x_t | x_0), DDPM Eq. 4
+        pred = to_uint8(predicted_x0(xt, eps(xt, t), a_t))
+        kept = {shape: [] for shape in SHAPES}
+        for s, img in zip(samples, pred, strict=True):
+            kept[s.shape].append(read_image(img).shape == s.shape)
+        out[str(t)] = {shape: float(np.mean(v)) for shape, v in kept.items() if v}
+    return {"n": n, "shape_kept": out}
 
 
 def held_out_images(n: int, start: int = 0) -> tuple[list[ToySample], np.ndarray]:
