@@ -282,7 +282,10 @@ def cmd_toy_train(args) -> int:
         if args.continue_from:
             extra["continue_from"] = args.continue_from
         extra.update(_dataclass_overrides(cls, args.set))
-        cfg = cls(**{**sizes, "max_minutes": args.minutes, "threads": args.threads, **extra})
+        try:
+            cfg = cls(**{**sizes, "max_minutes": args.minutes, "threads": args.threads, **extra})
+        except ValueError as e:
+            raise SystemExit(f"rayedit: {e}") from None
         info = train(out, cfg, progress=not args.no_progress)
     print(f"{preset}: {info['steps_done']} steps in {info['minutes']:.1f} min; saved to {out}")
     return 0

@@ -51,6 +51,10 @@ class DDPMTrainConfig:
     continue_from: str = ""
     """Pipeline folder whose U-Net weights start this run (EMA too); its train.json is kept in the new one's."""
 
+    def __post_init__(self):
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', not {self.lr_schedule!r}")
+
 
 def build_unet() -> UNet2DModel:
     """~1.1 M parameters: 32 -> 16 -> 8 px at widths 32/64/64, self-attention only in the middle (cheap on CPU)."""
@@ -75,8 +79,6 @@ def batch_at(cfg: DDPMTrainConfig, step: int) -> torch.Tensor:
 
 def learning_rate(cfg: DDPMTrainConfig, step: int) -> float:
     """The learning rate of ``step``: linear warm-up, then cosine decay to 10% or constant."""
-    if cfg.lr_schedule not in ("cosine", "constant"):
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', not {cfg.lr_schedule!r}")
     decay = 1.0 if cfg.lr_schedule == "constant" else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
     return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * decay
 

@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, predicted_x0, resolve_spacing
+from rayedit.diffusion.guidance import add_noise
 from rayedit.models.diffusion import DiffusionModel
+from rayedit.stages.edit import to_model_range
 from rayedit.stages.model_output import to_uint8
 from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, sample_at
 from rayedit.toy.oracle import read_image
@@ -34,7 +36,7 @@ def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch
     eps = model.eps_fn()
     for start in range(0, n, batch):
         imgs = np.stack([sample_at(HELD_OUT_SEED, i)[1] for i in range(start, min(n, start + batch))])
-        x0 = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x0 = to_model_range(imgs)
         rec = to_uint8(ddim_sample(eps, ddim_invert(eps, x0, ts, model.alphas_cumprod), ts, model.alphas_cumprod))
         for a, b in zip(imgs, rec, strict=True):
             ps.append(psnr(a, b))
@@ -68,11 +70,11 @@ def denoised_shape_kept(model: DiffusionModel, timesteps: tuple[int, ...] = (200
     """Noise held-out images to each t, predict x0 in one step: per t and shape, the share whose oracle shape is
     still the source's. A probe of the model's shape knowledge where DDIM sampling decides the shape."""
     samples, imgs = held_out_images(n)
-    x0 = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x0 = to_model_range(imgs)
     g, eps, out = torch.Generator().manual_seed(seed), model.eps_fn(), {}
     for t in timesteps:
         a_t = float(model.alphas_cumprod[t])
-        xt = a_t**0.5 * x0 + (1 - a_t) ** 0.5 * torch.randn(x0.shape, generator=g)  # q(x_t | x_0), DDPM Eq. 4
+        xt = add_noise(x0, torch.randn(x0.shape, generator=g), a_t)
         pred = to_uint8(predicted_x0(xt, eps(xt, t), a_t))
         kept = {shape: [] for shape in SHAPES}
         for s, img in zip(samples, pred, strict=True):
