@@ -19,9 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def seconds_per_image(edit, images, captions, batch: int) -> float:
     """Wall time per image of ``edit`` over ``images`` in batches (after one warm-up batch)."""
-    import torch
+    from rayedit.stages.model_output import to_model_range
 
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = to_model_range(images)
     edit(x[:batch], captions[:batch])
     start = time.perf_counter()
     for s in range(0, len(x), batch):

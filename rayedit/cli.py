@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from rayedit import __version__, events
 
@@ -22,14 +21,12 @@ def _load(args):
 
 def _load_any(args):
     """A job spec, or a generate spec when the YAML has a ``prompts`` section."""
-    import yaml
-
-    from rayedit.config import load_spec
+    from rayedit.config import load_spec, read_spec_file
     from rayedit.generate_spec import GenerateSpec
 
-    if os.path.isfile(args.spec) and "prompts" in (yaml.safe_load(Path(args.spec).read_text()) or {}):
-        return load_spec(args.spec, args.set, kind=GenerateSpec)
-    return load_spec(args.spec, args.set)
+    data = read_spec_file(args.spec)
+    kind = GenerateSpec if isinstance(data, dict) and "prompts" in data else None
+    return load_spec(args.spec, args.set, kind=kind, data=data)
 
 
 def print_result(result) -> None:

@@ -482,6 +482,9 @@ class IdentitySchedule(StrictSpec):
     """Weight of |g(z^|k) - z^|^2 at step 0."""
     end: float = Field(0.1, ge=0.0)
     """Weight at the last step."""
+    norm: Literal["l2", "l1"] = "l2"
+    """``l2``: |g(z^|k) - z^|^2 (the paper); ``l1``: |g(z^|k) - z^|_1, which holds every pixel whose DDS gradient is
+    weaker than lambda_ID exactly at the source - a sparse edit, so no faint halo of the new colour."""
 
 
 class TrainWorkers(StrictSpec):
@@ -651,15 +654,22 @@ def credential_fields(spec: BaseModel, prefix: str = "") -> list[str]:
     return found
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None, kind: type[BaseModel] | None = None):
-    """Load and validate a YAML spec (a JobSpec, or ``kind``) from a local file."""
+def read_spec_file(path: str | Path):
+    """The parsed YAML of a local spec file (not validated yet); a missing file or bad YAML is a SpecError."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"job spec not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise SpecError(f"job spec {path} is not valid YAML: {err}") from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None, kind: type[BaseModel] | None = None,
+              data=None):
+    """Load and validate a YAML spec (a JobSpec, or ``kind``) from a local file (``data``: its already parsed
+    YAML, so the caller that looked inside it does not read it twice)."""
+    data = read_spec_file(path) if data is None else data
     if overrides:
         data = apply_overrides(data, overrides)
     return parse_spec(data, str(path), kind)

@@ -112,6 +112,13 @@ def test_objective_gradient_is_the_dds_gradient_plus_identity(model):
     norm = 2000 / (16 * 16) / 2
     assert torch.allclose(z.grad, norm * (grad + 0.5 * 2 * (z.detach() - z_src)), atol=1e-5)
     assert parts["guidance_scale"] == 7.5 and parts["lambda_id"] == 0.5
+    # the L1 identity pulls every pixel back with the same force lambda_ID, whatever its distance from the source
+    z.grad = None
+    loss, parts = translator_loss(model, z, z_src, conds.pairs(task), conds.uncond, 7.5, 0.5, (100, 900),
+                                  torch.Generator().manual_seed(3), identity_norm="l1")
+    loss.backward()
+    assert torch.allclose(z.grad, norm * (grad + 0.5 * torch.sign(z.detach() - z_src)), atol=1e-5)
+    assert parts["identity"] == pytest.approx(float((z - z_src).abs().sum()) * norm, rel=1e-5)
 
 
 def test_per_image_pairs_use_each_caption_with_the_task_word_map(model):
@@ -141,12 +148,13 @@ def test_translator_editor_applies_one_task(model):
 
 
 @pytest.mark.slow
-def test_train_resume_and_apply_through_the_cli(tmp_path, ray_local, capsys):
+def test_train_resume_and_apply_through_the_cli(tmp_path, ray_local, capsys, monkeypatch):
     write_shards(f"{tmp_path}/in/toy", 8, per_shard=4)
+    monkeypatch.chdir(tmp_path)  # a relative output lands here, not in the Ray Train worker's own directory
     train = {"source": "a red circle", "targets": ["a blue circle", "a green circle"],
-             "model": {"name": "tiny-latent"}, "images": {"url": f"{tmp_path}/in/toy-*.tar"}, "steps": 4,
+             "model": {"name": "tiny-latent"}, "images": {"url": "in/toy-*.tar"}, "steps": 4,
              "batch_size": 2, "checkpoint_every": 2,
-             "sample_every": 2, "widths": [16, 32], "output": str(tmp_path / "tr")}
+             "sample_every": 2, "widths": [16, 32], "output": "tr"}
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
     assert main(["train", "dds", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
     _, meta = load_translator(str(tmp_path / "tr"))

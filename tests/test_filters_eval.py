@@ -8,6 +8,7 @@ from rayedit.config import ModelSpec, ScoreSpec, SpecError, parse_spec
 from rayedit.diffusion.residual import guidance_residual
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import OK, get_scores, obj_array
+from rayedit.stages.model_output import to_model_range
 from rayedit.stages.score import ScoreImages, score_names
 from rayedit.toy.edit_eval import images_of_colour
 from rayedit.toy.filter_eval import best_threshold, combined_rules, evaluate_filters, roc_auc
@@ -41,7 +42,7 @@ def test_best_threshold_and_combined_rules():
 def test_guidance_residual_is_batch_independent_and_target_sensitive():
     m = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")
     imgs, caps = images_of_colour("red", 4)
-    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = to_model_range(imgs)
     keys = [f"k{i}" for i in range(4)]
     together = guidance_residual(m, x, caps, keys, [300, 600], 7.5)
     apart = torch.cat([guidance_residual(m, x[i:i + 1], caps[i:i + 1], keys[i:i + 1], [300, 600], 7.5)

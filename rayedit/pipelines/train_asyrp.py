@@ -31,7 +31,7 @@ def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
 def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
     """Images in DDIM space: read from ``spec.images``, or generated from noise when it is null."""
     from rayedit.editors.asyrp.train import sample_images
-    from rayedit.stages.edit import to_model_range
+    from rayedit.stages.model_output import to_model_range
 
     if spec.images is None:
         return sample_images(model, spec.max_images, spec.steps, seed=spec.seed)

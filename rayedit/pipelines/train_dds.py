@@ -110,7 +110,7 @@ def train_loop(config: dict) -> None:
     )
     from rayedit.editors.dds.translator import build_translator
     from rayedit.models.load import load_diffusion
-    from rayedit.stages.edit import to_model_range
+    from rayedit.stages.model_output import to_model_range
 
     spec = DDSTrainSpec.model_validate(config["spec"])
     ctx = ray.train.get_context()
@@ -142,7 +142,7 @@ def train_loop(config: dict) -> None:
             pair = (per_image.pairs(task, list(batch["caption"])) if per_image is not None
                     else conds.pairs(task))
             loss, parts = translator_loss(model, trained(x_src, task), x_src, pair, conds.uncond, scale, lam,
-                                          timesteps, gen, spec.loss)
+                                          timesteps, gen, spec.loss, spec.identity.norm)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -197,6 +197,19 @@ def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixe
     save_translator(spec.output, translator, meta)
 
 
+def with_absolute_paths(spec: DDSTrainSpec) -> DDSTrainSpec:
+    """The spec with its local paths (output, hqs, a model folder) made absolute: Ray Train runs ``train_loop`` in
+    a working directory of its own, where a relative path would point elsewhere."""
+    from rayedit.storage.fs import absolute_local
+
+    update = {"output": absolute_local(spec.output)}
+    if spec.hqs is not None:
+        update["hqs"] = absolute_local(spec.hqs)
+    if Path(spec.model.name).expanduser().is_dir():
+        update["model"] = spec.model.model_copy(update={"name": absolute_local(spec.model.name)})
+    return spec.model_copy(update=update)
+
+
 def check_workers_fit(res, cluster: dict[str, float], strict: bool) -> None:
     """Workers plus the data-reading tasks (a quarter CPU) must fit the cluster, or training waits forever: an error
     on a fixed local cluster, a warning on a remote one (which may autoscale)."""
@@ -227,6 +240,7 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
         raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "
                         "model (e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")
     training_timesteps(spec)  # a missing or unusable HQS file fails here, before any worker starts
+    spec = with_absolute_paths(spec)
     init_ray(address)
     res = spec.resources
     check_workers_fit(res, ray.cluster_resources(), strict=address is None)

@@ -9,12 +9,7 @@ from rayedit.config import DDIMSpec, EditorSpec, ModelSpec, ReconstructSpec
 from rayedit.editors.build import build_editor
 from rayedit.models.load import load_diffusion
 from rayedit.stages.batch import Batch, fail, ok_mask, writable
-from rayedit.stages.model_output import run_isolated
-
-
-def to_model_range(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+from rayedit.stages.model_output import run_isolated, to_model_range
 
 
 class EditImages:

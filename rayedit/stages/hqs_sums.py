@@ -29,7 +29,7 @@ class HQSPartialSums:
 
     def accumulate(self, keys: list[str], pixels: np.ndarray) -> HQSAccumulator:
         """N_t and H_t sums over these images (``noise_samples`` draws each, averaged per image)."""
-        from rayedit.stages.edit import to_model_range
+        from rayedit.stages.model_output import to_model_range
 
         self.setup()
         m, acc = self.model, HQSAccumulator(self.timesteps)

@@ -1,5 +1,5 @@
-"""Model outputs to images: the uint8 conversion, and running a model on a batch so that one bad sample fails
-alone (the batch first, then each sample on its own)."""
+"""Images to and from the model's range (uint8 <-> [-1, 1]), and running a model on a batch so that one bad sample
+fails alone (the batch first, then each sample on its own)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+
+def to_model_range(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1] (the inverse of :func:`to_uint8`)."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

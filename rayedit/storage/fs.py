@@ -6,6 +6,7 @@ import errno
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
@@ -43,6 +44,12 @@ def is_storage_error(err: BaseException) -> bool:
 def protocol_of(url: str) -> str:
     """The fsspec protocol of a URL ('file' for plain paths)."""
     return fsspec.utils.get_protocol(url)
+
+
+def absolute_local(url: str) -> str:
+    """A plain local path made absolute against this process's working directory (a Ray Train worker runs in its
+    own one); URLs with a protocol come back unchanged."""
+    return str(Path(url).expanduser().absolute()) if "://" not in url and protocol_of(url) == "file" else url
 
 
 def filesystem(url: str, storage: StorageSpec | None = None) -> fsspec.AbstractFileSystem:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from tqdm import tqdm
 
+from rayedit.stages.model_output import to_model_range
 from rayedit.toy.generator import sample_at
 
 
@@ -74,7 +75,7 @@ def build_scheduler() -> DDPMScheduler:
 def batch_at(cfg: DDPMTrainConfig, step: int) -> torch.Tensor:
     """Training images of one step in [-1, 1], (B, 3, 32, 32); deterministic in (data_seed, step)."""
     imgs = [sample_at(cfg.data_seed, step * cfg.batch_size + j)[1] for j in range(cfg.batch_size)]
-    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return to_model_range(np.stack(imgs))
 
 
 def learning_rate(cfg: DDPMTrainConfig, step: int) -> float:

@@ -9,7 +9,7 @@ from itertools import islice
 import numpy as np
 import torch
 
-from rayedit.stages.model_output import to_uint8
+from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import read_image
@@ -74,7 +74,7 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
     src, captions = images_of_colour(source, n)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
-        x0 = torch.from_numpy(src[s:s + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x0 = to_model_range(src[s:s + batch])
         start = time.perf_counter()
         edited = edit(x0, captions[s:s + batch])
         seconds += time.perf_counter() - start

@@ -11,8 +11,7 @@ import torch
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, predicted_x0, resolve_spacing
 from rayedit.diffusion.guidance import add_noise
 from rayedit.models.diffusion import DiffusionModel
-from rayedit.stages.edit import to_model_range
-from rayedit.stages.model_output import to_uint8
+from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, sample_at
 from rayedit.toy.oracle import read_image
 

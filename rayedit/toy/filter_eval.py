@@ -8,7 +8,7 @@ import torch
 from rayedit.config import FilterRule
 from rayedit.stages.batch import OK, get_scores, obj_array
 from rayedit.stages.filter import filter_reason
-from rayedit.stages.model_output import to_uint8
+from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.edit_eval import images_of_colour
 from rayedit.toy.verdict import edit_succeeded
 
@@ -55,7 +55,7 @@ def evaluate_filters(editor, scorer, source: str, target: str, n: int = 200, bat
     rows_scores, labels = [], []
     for s in range(0, n, batch):
         part, caps = src[s:s + batch], captions[s:s + batch]
-        x0 = torch.from_numpy(part).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x0 = to_model_range(part)
         out = to_uint8(editor(x0, caps))
         m = len(part)
         b = {"key": obj_array([f"held-out-{s + j}" for j in range(m)]), "caption": obj_array(caps),

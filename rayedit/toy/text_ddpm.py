@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from diffusers import UNet2DConditionModel
 
+from rayedit.stages.model_output import to_model_range
 from rayedit.toy.clip_train import caption_variant
 from rayedit.toy.ddpm import DDPMTrainConfig, build_scheduler, start_weights, train_denoiser
 from rayedit.toy.generator import sample_at
@@ -71,7 +72,7 @@ def training_batch(cfg: TextDDPMTrainConfig, step: int) -> tuple[torch.Tensor, l
         cap, _ = caption_variant(s, rng, cfg.short_caption_share)
         imgs.append(img)
         caps.append("" if rng.random() < cfg.caption_dropout else cap)
-    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1, caps
+    return to_model_range(np.stack(imgs)), caps
 
 
 def save_text_ddpm(unet: UNet2DConditionModel, out_dir: Path, text_encoder: str) -> None:

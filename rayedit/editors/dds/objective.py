@@ -82,9 +82,10 @@ def sample_timesteps(n: int, timesteps: tuple[int, int] | list[int], generator: 
 def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, pair: tuple[torch.Tensor, torch.Tensor],
                     uncond: torch.Tensor, guidance_scale: float, lambda_id: float,
                     timesteps: tuple[int, int] | list[int], generator: torch.Generator,
-                    loss: str = "dds") -> tuple[torch.Tensor, dict[str, float]]:
+                    loss: str = "dds", identity_norm: str = "l2") -> tuple[torch.Tensor, dict[str, float]]:
     """DDS(g(z^|k), y_k; z^, y_src) + lambda_ID |g(z^|k) - z^|^2 for a batch (``z`` = the translator's output,
-    ``pair`` = per-sample (y_k, y_src) embeddings, ``uncond`` = the empty caption's).
+    ``pair`` = per-sample (y_k, y_src) embeddings, ``uncond`` = the empty caption's; ``identity_norm='l1'`` takes
+    |g(z^|k) - z^|_1 instead).
 
     Both terms use the zero-shot notebook's per-image 2000 / (H * W) normalisation (summed over pixels, averaged
     over the batch), so lambda_ID = 1 pulls towards the source as hard as a unit gradient pushes away.
@@ -102,7 +103,8 @@ def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, pair: tuple[tor
         grad = sds_gradient(model, z.detach(), t, noise, cond, uncond, w)
     norm = 2000.0 / (z.shape[-2] * z.shape[-1]) / b
     score_term = (z * grad).sum() * norm  # surrogate whose gradient w.r.t. z is grad (DDS Eq. 3)
-    identity = (z - z_src).pow(2).sum() * norm
+    diff = z - z_src
+    identity = (diff.abs() if identity_norm == "l1" else diff.pow(2)).sum() * norm  # DDS section 4's lambda_ID term
     total = score_term + lambda_id * identity
     return total, {"grad_rms": float(grad.pow(2).mean().sqrt()), "identity": float(identity.detach()),
                    "guidance_scale": guidance_scale, "lambda_id": lambda_id}
