@@ -82,3 +82,21 @@ def test_hue_statistics_wrap_around_red():
     assert min(circular_mean([350.0, 10.0]), 360 - circular_mean([350.0, 10.0])) < 1e-6  # red, not cyan (180)
     assert abs(circular_mean([230.0, 250.0]) - 240.0) < 1e-6
     assert hue_shift(0.0, 240.0) == -120.0 and hue_shift(350.0, 10.0) == 20.0 and hue_shift(10.0, 350.0) == -20.0
+
+
+def test_success_by_background_counts_each_background():
+    from rayedit.toy.edit_eval import success_by_background
+
+    picked = [sample_at(11, i) for i in range(40)]
+    src = np.stack([img for _, img in picked])
+    blue = np.stack([draw(t.__class__("blue" if t.colour != "blue" else "red", t.shape, t.background, t.cx, t.cy,
+                                      t.size)) for t, _ in picked])
+    wanted = [t.colour != "blue" for t, _ in picked]  # the redraw reached blue for these
+    by_bg = success_by_background(src, blue, "blue")
+    assert set(by_bg) == {t.background for t, _ in picked} and sum(v["n"] for v in by_bg.values()) == 40
+    for bg, v in by_bg.items():
+        share = np.mean([w for (t, _), w in zip(picked, wanted, strict=True) if t.background == bg])
+        assert v["reached"] == v["success"] == share  # a perfect recolour keeps shape, background and mask
+    unchanged = success_by_background(src, src, "blue")  # only the images that were blue already count
+    for bg, v in unchanged.items():
+        assert v["success"] == np.mean([t.colour == "blue" for t, _ in picked if t.background == bg]) < 1

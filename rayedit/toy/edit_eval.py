@@ -13,7 +13,7 @@ from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import read_image
-from rayedit.toy.verdict import verdict
+from rayedit.toy.verdict import edit_succeeded, verdict
 
 
 def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, list[str]]:
@@ -66,11 +66,23 @@ def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target
     return float((d_img @ text_dir).mean())
 
 
+def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) -> dict[str, dict[str, float]]:
+    """Per background colour of the source image: how many images, the share that reached ``target``, and the share
+    of successful edits (:func:`edit_succeeded`: reached, shape and background kept, mask IoU >= 0.8)."""
+    rows: dict[str, list[tuple[bool, bool]]] = {}
+    for a, b in zip(sources, edited, strict=True):
+        rb = read_image(b)
+        rows.setdefault(read_image(a).background, []).append((rb.valid and rb.colour == target,
+                                                              edit_succeeded(a, b, target)))
+    return {bg: {"n": len(r), "reached": float(np.mean([x for x, _ in r])),
+                 "success": float(np.mean([y for _, y in r]))} for bg, r in sorted(rows.items())}
+
+
 @torch.no_grad()
 def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
     """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
-    verdict against ``target``, the object hue before/after (circular means) and its mean signed shift per image,
-    and directional CLIP when ``clip`` is given."""
+    verdict against ``target`` (also per source background), the object hue before/after (circular means) and its
+    mean signed shift per image, and directional CLIP when ``clip`` is given."""
     src, captions = images_of_colour(source, n)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
@@ -83,6 +95,7 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
     pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
+    result["by_background"] = success_by_background(src, out, target)
     result["edit_seconds_per_image"] = seconds / n
     result["spread_ratio"] = spread(out) / spread(src)
     result["hue_mean_after"] = circular_mean([a for _, a in pairs]) if pairs else float("nan")
