@@ -100,3 +100,17 @@ def test_success_by_background_counts_each_background():
     unchanged = success_by_background(src, src, "blue")  # only the images that were blue already count
     for bg, v in unchanged.items():
         assert v["success"] == np.mean([t.colour == "blue" for t, _ in picked if t.background == bg]) < 1
+
+
+def test_recoloured_share_sees_leftover_source_colour():
+    from rayedit.toy.edit_eval import recoloured_share
+
+    truth, img = next((t, i) for t, i in (sample_at(13, k) for k in range(50)) if t.colour == "red")
+    blue = draw(truth.__class__("blue", truth.shape, truth.background, truth.cx, truth.cy, truth.size))
+    assert recoloured_share(img, blue, "blue") == 1.0 and recoloured_share(img, img, "blue") == 0.0
+    mask = read_image(img).mask
+    half = blue.copy()
+    rows = np.nonzero(mask.any(1))[0]
+    half[rows[: len(rows) // 2]] = img[rows[: len(rows) // 2]]  # top half of the object stays red
+    share = recoloured_share(img, half, "blue")
+    assert 0.2 < share < 0.8

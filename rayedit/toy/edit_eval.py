@@ -66,6 +66,22 @@ def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target
     return float((d_img @ text_dir).mean())
 
 
+def recoloured_share(source: np.ndarray, edited: np.ndarray, target: str) -> float:
+    """Share of the source object's pixels (its oracle mask) whose nearest palette colour in ``edited`` is ``target``:
+    1.0 for a complete recolour; leftover source-colour corners or edges lower it (the oracle's colour, a median over
+    the object, does not see them). 0.0 when the oracle finds no object in ``source``."""
+    from rayedit.toy.generator import COLOURS
+
+    mask = read_image(source).mask
+    if not mask.any():
+        return 0.0
+    names = list(COLOURS)
+    palette = np.asarray([COLOURS[c] for c in names], dtype=np.float64)
+    px = edited[mask].astype(np.float64)
+    nearest = np.linalg.norm(px[:, None, :] - palette[None], axis=-1).argmin(1)
+    return float((nearest == names.index(target)).mean())
+
+
 def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) -> dict[str, dict[str, float]]:
     """Per background colour of the source image: how many images, the share that reached ``target``, and the share
     of successful edits (:func:`edit_succeeded`: reached, shape and background kept, mask IoU >= 0.8)."""
@@ -81,8 +97,9 @@ def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) 
 @torch.no_grad()
 def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
     """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
-    verdict against ``target`` (also per source background), the object hue before/after (circular means) and its
-    mean signed shift per image, and directional CLIP when ``clip`` is given."""
+    verdict against ``target`` (also per source background), how much of each object took the target colour, the
+    object hue before/after (circular means) and its mean signed shift per image, and directional CLIP when ``clip``
+    is given."""
     src, captions = images_of_colour(source, n)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
@@ -96,6 +113,8 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
     pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
     result["by_background"] = success_by_background(src, out, target)
+    result["recoloured_share_mean"] = float(np.mean([recoloured_share(a, b, target) for a, b in zip(src, out,
+                                                                                                   strict=True)]))
     result["edit_seconds_per_image"] = seconds / n
     result["spread_ratio"] = spread(out) / spread(src)
     result["hue_mean_after"] = circular_mean([a for _, a in pairs]) if pairs else float("nan")
