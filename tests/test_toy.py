@@ -114,3 +114,18 @@ def test_recoloured_share_sees_leftover_source_colour():
     half[rows[: len(rows) // 2]] = img[rows[: len(rows) // 2]]  # top half of the object stays red
     share = recoloured_share(img, half, "blue")
     assert 0.2 < share < 0.8
+
+
+def test_colour_edit_evaluation_of_the_identity_edit():
+    from rayedit.toy.edit_eval import evaluate_colour_edit
+
+    def identity(x0, captions):
+        return x0
+
+    kept = evaluate_colour_edit(identity, "red", "red", n=8, batch=4)
+    assert kept["n"] == 8 and kept["target_colour_reached"] == kept["preserved_share_of_successes"] == 1.0
+    assert kept["recoloured_share_mean"] == 1.0 and sum(v["n"] for v in kept["by_background"].values()) == 8
+    assert all(v["success"] == 1.0 for v in kept["by_background"].values())
+    missed = evaluate_colour_edit(identity, "red", "blue", n=8, batch=4)
+    assert missed["target_colour_reached"] == 0.0 and missed["recoloured_share_mean"] == 0.0
+    assert all(v["reached"] == v["success"] == 0.0 for v in missed["by_background"].values())
