@@ -73,13 +73,14 @@ def _hub_kwargs(revision: str | None) -> dict:
     return {"revision": revision, "local_files_only": not hub_reachable()}
 
 
-def _is_local(name: str) -> bool:
+def is_local_folder(name: str) -> bool:
+    """Whether a model name is a folder on this machine (otherwise a preset or a hub id)."""
     return Path(name).expanduser().is_dir()
 
 
 def _kw(root: str, revision: str | None) -> dict:
     """from_pretrained keyword arguments: none for local folders, revision + offline fallback for hub ids."""
-    return {} if _is_local(root) else _hub_kwargs(revision)
+    return {} if is_local_folder(root) else _hub_kwargs(revision)
 
 
 def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
@@ -88,7 +89,7 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
     from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError
 
     def fetch(filename: str) -> dict | None:
-        if _is_local(root):
+        if is_local_folder(root):
             p = Path(root).expanduser() / filename
             return json.loads(p.read_text()) if p.is_file() else None
         try:
@@ -133,7 +134,7 @@ def _load_text_encoder(root: str, index: dict, revision: str | None):
         from rayedit.models.clip import load_clip
 
         name = entry[1]
-        if _is_local(root) and (Path(root) / name).is_dir():  # a folder inside the checkpoint
+        if is_local_folder(root) and (Path(root) / name).is_dir():  # a folder inside the checkpoint
             name = str(Path(root) / name)
         clip = load_clip(name)
         return OpenClipTextEncoder(clip.model, clip.tokenizer).eval()
@@ -172,8 +173,8 @@ def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) ->
 
 
 def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
-    root = str(Path(spec.name).expanduser()) if _is_local(spec.name) else spec.name
-    if not _is_local(root) and "/" not in root:
+    root = str(Path(spec.name).expanduser()) if is_local_folder(spec.name) else spec.name
+    if not is_local_folder(root) and "/" not in root:
         raise ModelLoadError(f"model {spec.name!r} is neither a preset ({', '.join(PRESETS)}), a local folder, "
                              "nor a hub id (owner/name)")
     kind, cfg = _layout(root, spec)
@@ -203,7 +204,7 @@ def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
     except ModelLoadError:
         raise
     except OSError as err:
-        if _is_local(root):
+        if is_local_folder(root):
             raise ModelLoadError(f"cannot load {spec.name!r}: {err}") from None
         raise ModelLoadError(offline_advice(spec.name)) from None
     return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name)
@@ -217,7 +218,7 @@ def model_resolution(spec: ModelSpec) -> int:
         return 32
     name = _resolve_name(spec.name)
     spec = spec.model_copy(update={"name": name})
-    root = str(Path(name).expanduser()) if _is_local(name) else name
+    root = str(Path(name).expanduser()) if is_local_folder(name) else name
     kind, cfg = _layout(root, spec)
     if kind == "single":
         return int(cfg["sample_size"])
@@ -229,7 +230,7 @@ def model_takes_text(spec: ModelSpec) -> bool:
     if spec.name in PRESETS:
         return spec.name == "tiny-latent"
     name = _resolve_name(spec.name)
-    root = str(Path(name).expanduser()) if _is_local(name) else name
+    root = str(Path(name).expanduser()) if is_local_folder(name) else name
     kind, cfg = _layout(root, spec.model_copy(update={"name": name}))
     return kind == "pipeline" and "text_encoder" in cfg
 

@@ -200,12 +200,13 @@ def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixe
 def with_absolute_paths(spec: DDSTrainSpec) -> DDSTrainSpec:
     """The spec with its local paths (output, hqs, a model folder) made absolute: Ray Train runs ``train_loop`` in
     a working directory of its own, where a relative path would point elsewhere."""
+    from rayedit.models.load import is_local_folder
     from rayedit.storage.fs import absolute_local
 
     update = {"output": absolute_local(spec.output)}
     if spec.hqs is not None:
         update["hqs"] = absolute_local(spec.hqs)
-    if Path(spec.model.name).expanduser().is_dir():
+    if is_local_folder(spec.model.name):
         update["model"] = spec.model.model_copy(update={"name": absolute_local(spec.model.name)})
     return spec.model_copy(update=update)
 

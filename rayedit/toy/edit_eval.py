@@ -12,8 +12,8 @@ import torch
 from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
-from rayedit.toy.oracle import read_image
-from rayedit.toy.verdict import edit_succeeded, verdict
+from rayedit.toy.oracle import nearest_colour, read_image
+from rayedit.toy.verdict import verdict
 
 
 def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, list[str]]:
@@ -75,23 +75,22 @@ def recoloured_share(source: np.ndarray, edited: np.ndarray, target: str) -> flo
     mask = read_image(source).mask
     if not mask.any():
         return 0.0
-    names = list(COLOURS)
-    palette = np.asarray([COLOURS[c] for c in names], dtype=np.float64)
-    px = edited[mask].astype(np.float64)
-    nearest = np.linalg.norm(px[:, None, :] - palette[None], axis=-1).argmin(1)
-    return float((nearest == names.index(target)).mean())
+    nearest, _ = nearest_colour(edited[mask].astype(np.float64), COLOURS)
+    return float((nearest == list(COLOURS).index(target)).mean())
 
 
 def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) -> dict[str, dict[str, float]]:
     """Per background colour of the source image: how many images, the share that reached ``target``, and the share
-    of successful edits (:func:`edit_succeeded`: reached, shape and background kept, mask IoU >= 0.8)."""
-    rows: dict[str, list[tuple[bool, bool]]] = {}
-    for a, b in zip(sources, edited, strict=True):
-        rb = read_image(b)
-        rows.setdefault(read_image(a).background, []).append((rb.valid and rb.colour == target,
-                                                              edit_succeeded(a, b, target)))
-    return {bg: {"n": len(r), "reached": float(np.mean([x for x, _ in r])),
-                 "success": float(np.mean([y for _, y in r]))} for bg, r in sorted(rows.items())}
+    of successful edits (reached, shape and background kept, mask IoU >= 0.8): :func:`verdict` on each group."""
+    groups: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    for i, (a, b) in enumerate(zip(sources, edited, strict=True)):
+        groups.setdefault(read_image(a).background, []).append((str(i), a, b))
+    out = {}
+    for bg, pairs in sorted(groups.items()):
+        v = verdict(pairs, target)
+        reached = v["target_colour_reached"]
+        out[bg] = {"n": v["n"], "reached": reached, "success": reached * v["preserved_share_of_successes"]}
+    return out
 
 
 @torch.no_grad()

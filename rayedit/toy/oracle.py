@@ -37,10 +37,16 @@ class Reading:
     reason: str = ""
 
 
+def nearest_colour(rgb: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """For one RGB (3,) or many (N, 3): the index into ``list(palette)`` of the nearest palette colour, and its
+    Euclidean distance."""
+    d = np.linalg.norm(np.asarray(list(palette.values()), dtype=np.float64) - rgb[..., None, :], axis=-1)
+    return d.argmin(-1), d.min(-1)
+
+
 def _nearest(rgb: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> tuple[str, float]:
-    names = list(palette)
-    d = np.linalg.norm(np.asarray([palette[n] for n in names], dtype=np.float64) - rgb, axis=1)
-    return names[int(d.argmin())], float(d.min())
+    index, dist = nearest_colour(rgb, palette)
+    return list(palette)[int(index)], float(dist)
 
 
 def read_image(img: np.ndarray, threshold: float = 60.0) -> Reading:
