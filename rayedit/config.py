@@ -416,7 +416,7 @@ class AsyrpTrainSpec(StrictSpec):
     target: str | list[str]
     """Target caption(s), paired with ``source`` (same length when both are lists)."""
     model: ModelSpec = Field(default_factory=ModelSpec)
-    """The frozen diffusion model (UNet2DModel or UNet2DConditionModel, pixel or latent)."""
+    """The frozen pixel-space diffusion model: a UNet2DModel, or a UNet2DConditionModel run on the empty prompt."""
     clip: ClipSpec = Field(default_factory=ClipSpec)
     """CLIP for the directional loss."""
     images: InputSpec | None = None

@@ -59,6 +59,25 @@ def test_conditional_unet_h_space(tmp_path):
     assert f(hs[0], torch.zeros(2, f.temb_channels)).shape == hs[0].shape
 
 
+def test_editor_runs_a_text_conditioned_unet_on_the_empty_prompt():
+    from rayedit.editors.asyrp.train import sample_images
+
+    m = load_diffusion(ModelSpec(name="tiny-latent"), device="cpu")
+    x0 = torch.randn(2, 4, 16, 16)
+    ts = make_timesteps(4, 1000, "linspace")
+
+    def ddim_with(prompt):
+        eps = m.eps_fn(m.embed_prompts([prompt] * 2))
+        return ddim_sample(eps, ddim_invert(eps, x0, ts, m.alphas_cumprod), ts, m.alphas_cumprod)
+
+    ed = AsyrpEditor(m, [delta_for(m.unet)], [0.0], steps=4, t_edit=500, t_boost=0, train_steps=4, boost=False)
+    out = ed(x0)
+    assert torch.allclose(out, ddim_with(""), atol=1e-5)
+    assert not torch.allclose(out, ddim_with("a cat"), atol=1e-3)  # the context is the empty prompt's
+    samples = sample_images(m, 3, steps=4, batch=2)
+    assert samples.shape == (3, 4, 16, 16)  # in DDIM (latent) space, like the training images
+
+
 def test_combined_delta_is_linear_in_strengths():
     f, g = DeltaBlock(64, 128), DeltaBlock(64, 128)
     h, temb = torch.randn(2, 64, 4, 4), torch.randn(2, 128)

@@ -62,3 +62,10 @@ def test_noise_mode_and_lpips_intervals(tmp_path):
 def test_caption_lists_must_pair(tmp_path):
     with pytest.raises(SpecError, match="source has 2 captions but target has 1"):
         parse_spec(_train_spec(tmp_path, source=["a", "b"], target=["c"]), kind=AsyrpTrainSpec)
+
+
+def test_training_rejects_latent_models(tmp_path):
+    write_shards(f"{tmp_path}/in/toy", 2, per_shard=2)
+    spec = parse_spec(_train_spec(tmp_path, model={"name": "tiny-latent"}), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="latent model .* needs a pixel-space U-Net"):
+        train_asyrp_local(spec, progress=False)

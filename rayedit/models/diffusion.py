@@ -87,6 +87,11 @@ class DiffusionModel:
             return None
         return self.text_encoder(prompts)
 
+    def empty_prompt_context(self, n: int) -> torch.Tensor | None:
+        """The empty prompt's text states for ``n`` images (None for unconditional models): a text-conditioned
+        U-Net run unconditionally, as Asyrp runs it (the '' branch that caption dropout trained)."""
+        return None if self.text_encoder is None else self.embed_prompts([""] * n)
+
     def eps_fn(self, cond: torch.Tensor | None = None, uncond: torch.Tensor | None = None,
                guidance_scale: float = 1.0) -> EpsFn:
         """eps(x_t, t) with classifier-free guidance eps_u + s (eps_c - eps_u) (DDS Eq. 1, s = 1 + w).

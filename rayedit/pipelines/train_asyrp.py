@@ -47,6 +47,10 @@ def _setup(spec: AsyrpTrainSpec, n_images: int):
 
     device = pick_device()
     model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
+    if model.vae is not None:
+        raise SpecError(f"model {spec.model.name!r} is a latent model (it has a VAE): Asyrp training scores the "
+                        "predicted x0 with CLIP as pixels, so it needs a pixel-space U-Net (UNet2DModel, or a "
+                        "pixel-space UNet2DConditionModel such as toy-text-ddpm)")
     clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
     images = training_images(spec.model_copy(update={"max_images": n_images}), model)
     return model, clip, images, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)

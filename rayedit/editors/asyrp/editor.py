@@ -40,14 +40,15 @@ class AsyrpEditor:
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
         m, ts = self.model, self.timesteps
         a = grid_alphas(m.alphas_cumprod, ts)
-        plain = m.eps_fn()
+        context = m.empty_prompt_context(x0.shape[0])
+        plain = m.eps_fn(context)
         x = ddim_invert(plain, x0, ts, m.alphas_cumprod)
         gen = torch.Generator().manual_seed(self.seed)
         for i in range(len(ts) - 1, -1, -1):
             t = ts[i]
             if t >= self.t_edit:  # Asyrp Eq. 8: P_t from eps(x_t | h + dh), D_t from eps(x_t)
                 delta = self.delta if not self.fixed else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h))
-                eps, eps_edit = plain_and_edited_eps(m, x, t, delta)
+                eps, eps_edit = plain_and_edited_eps(m, x, t, delta, context)
                 x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
                 continue
             eta = 1.0 if self.boost and t < self.t_boost else 0.0

@@ -58,18 +58,18 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     edit_idx = edit_indices(ts, settings.t_edit)
     if not edit_idx:
         raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
-    eps_plain = model.eps_fn()
     n = images.shape[0]
     batches = [(e, s) for e in range(settings.epochs) for s in range(0, n, settings.batch_size)]
     bar = tqdm(batches, desc=f"asyrp {source!r} -> {target!r}", disable=not progress)
     history, start = [], time.time()
     for _, s in bar:
         x0 = images[s:s + settings.batch_size].to(model.device)
+        context = model.empty_prompt_context(x0.shape[0])
         with torch.no_grad():
-            x = ddim_invert(eps_plain, x0, ts, model.alphas_cumprod)
+            x = ddim_invert(model.eps_fn(context), x0, ts, model.alphas_cumprod)
             src_emb = clip.embed_images((x0 + 1) / 2)
         for i in edit_idx:
-            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], delta)
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], delta, context)
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
             p_src = predicted_x0(x, eps, a[i + 1]).detach()
             l_clip = directional_clip_loss(clip, p_edit, src_emb, text_dir)
@@ -101,9 +101,11 @@ def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_ed
     ts = grid_for(steps, model.alphas_cumprod, spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
     edit_idx = edit_indices(ts, t_edit)
-    eps_plain, sums = model.eps_fn(), None
+    sums = None
     for s in range(0, images.shape[0], batch_size):
-        x = ddim_invert(eps_plain, images[s:s + batch_size].to(model.device), ts, model.alphas_cumprod)
+        batch = images[s:s + batch_size].to(model.device)
+        context = model.empty_prompt_context(batch.shape[0])
+        x = ddim_invert(model.eps_fn(context), batch, ts, model.alphas_cumprod)
         seen = []
 
         def record(h, temb, seen=seen):
@@ -112,7 +114,7 @@ def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_ed
             return dh
 
         for i in edit_idx:
-            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record)
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record, context)
             x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)  # Asyrp Eq. 8, as in training
         batch_sums = torch.stack(seen)
         sums = batch_sums if sums is None else sums + batch_sums
@@ -121,13 +123,15 @@ def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_ed
 
 @torch.no_grad()
 def sample_images(model, n: int, steps: int = 40, seed: int = 0, batch: int = 64) -> torch.Tensor:
-    """``n`` images generated from Gaussian noise with deterministic DDIM: training data without a dataset."""
+    """``n`` images generated from Gaussian noise with deterministic DDIM (a text-conditioned model runs on the empty
+    prompt): training data without a dataset, in DDIM space like :func:`train_direction`'s images."""
     from rayedit.diffusion.ddim import ddim_sample
 
     ts = grid_for(steps, model.alphas_cumprod)
     g = torch.Generator().manual_seed(seed)
     out = []
     for s in range(0, n, batch):
-        x = torch.randn(min(batch, n - s), 3, model.resolution, model.resolution, generator=g)
-        out.append(ddim_sample(model.eps_fn(), model.encode(x) if model.vae else x, ts, model.alphas_cumprod))
+        x = torch.randn(min(batch, n - s), *model.latent_shape(), generator=g).to(model.device)
+        eps = model.eps_fn(model.empty_prompt_context(x.shape[0]))
+        out.append(ddim_sample(eps, x, ts, model.alphas_cumprod).cpu())
     return torch.cat(out).clamp(-1, 1)
