@@ -147,10 +147,10 @@ def cmd_demo(args) -> int:
     """Generate toy images and run a real edit job on them, locally."""
     from rayedit.pipelines.demo import run_demo
 
-    result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress, filters=not args.no_filters)
+    result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress)
     print_result(result.job)
     print("  mean scores: " + ", ".join(f"{k} {v:.4f}" for k, v in result.mean_scores.items()))
-    print("  oracle verdict on the kept edits: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+    print("  oracle verdict on the edits: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in result.verdict.items()))
     print(f"  before/after page: {result.page}")
     return 0
@@ -766,9 +766,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n", type=int, default=200, help="number of toy images (default: %(default)s)")
     demo.add_argument("--steps", type=int, default=None,
                       help="DDS optimisation steps for zero-shot DDS (default 50), else DDIM steps (default 20)")
-    demo.add_argument("--no-filters", action="store_true",
-                      help="keep every edit (default: drop edits the measured CLIP-direction / LPIPS filters reject; "
-                           "the oracle verdict then covers the kept ones)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(fn=cmd_demo)
     return p

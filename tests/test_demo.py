@@ -13,14 +13,13 @@ pytestmark = pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys, ray_local):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "12", "--steps", "3", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    counts = re.search(r"12 samples accounted for: (\d+) edited, (\d+) filtered, 0 failed", out)
+    counts = re.search(r"12 samples accounted for: (\d+) edited, 0 filtered, 0 failed", out)
     assert counts, out
-    edited, filtered = int(counts[1]), int(counts[2])
-    assert "filters: clip_direction >= 0.86, lpips_random_backbone <= 0.096" in out
-    assert re.search(rf"oracle verdict on the kept edits: n {edited}, valid_share [0-9.]+", out)
+    edited = int(counts[1])
+    verdict = re.search(rf"oracle verdict on the edits: n {edited}, .*target_colour_reached ([0-9.]+)", out)
+    assert verdict and float(verdict[1]) >= 0.9, out  # the shipped translator: 100% of 400 held-out images
     rows = pq.read_table(tmp_path / "demo" / "output" / "manifest.parquet").to_pylist()
-    reasons = [r["reason"] for r in rows if r["status"] == "filtered"]
-    assert len(reasons) == filtered and all("clip_direction" in r or "lpips" in r for r in reasons)
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"edited"}  # no score filters in the demo
     assert "mean scores: clip_direction" in out and "clip_score" in out and "lpips_random_backbone" in out
     page = (tmp_path / "demo" / "demo.html").read_text()
     assert page.count("<figure>") == edited and page.count("data:image/png;base64,") == 2 * edited

@@ -57,15 +57,18 @@ def test_toy_clip_zero_shot():
     assert min(acc["colour_accuracy"], acc["shape_accuracy"]) >= CLIP_ACCURACY_FLOOR, acc
 
 
-# Measured with `rayedit toy eval text-ddpm --n 72` on the shipped toy-text-ddpm (2602 steps, 78 min): colour match
-# 1.00 at CFG 3, shape match 0.42 (near chance: the model does not yet draw the asked-for shape).
+# Measured with `rayedit toy eval text-ddpm --n 72` on the shipped toy-text-ddpm (8,544 steps): colour + shape +
+# background as prompted 0.90 / 0.78 / 0.65 at CFG 1 / 3 / 7.5, colour 1.00 at CFG 3; this quick version (36 samples,
+# 25 steps, CFG 3) measured colour 1.00, shape 0.83. The first shipped model (2,602 steps) reached shape 0.42.
 COLOUR_MATCH_FLOOR = 0.9  # share of CFG-3 samples whose oracle colour is the prompt's
+SHAPE_MATCH_FLOOR = 0.65  # ... whose oracle shape is the prompt's (chance: 1/3)
 
 
 @pytest.mark.skipif(not toy_weights_shipped("toy-text-ddpm"), reason="no toy-text-ddpm weights in this checkout")
-def test_toy_text_ddpm_follows_the_colour_of_its_prompt():
+def test_toy_text_ddpm_draws_the_colour_and_shape_of_its_prompt():
     torch.set_num_threads(2)
     m = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")
     assert m.conditional and m.vae is None and not m.random_weights
     q = prompt_match(m, 3.0, n=36, steps=25)
     assert q["colour_match"] >= COLOUR_MATCH_FLOOR and q["valid_share"] >= 0.8, q
+    assert q["shape_match"] >= SHAPE_MATCH_FLOOR, q
