@@ -31,7 +31,7 @@ class DDIMReconstruction:
         if m.conditional:
             prompts = [self.spec.prompt if self.spec.prompt is not None else c for c in captions]
             cond = m.embed_prompts(prompts)
-            uncond = m.embed_prompts([""] * len(prompts)) if self.spec.guidance_scale != 1.0 else None
+            uncond = m.empty_prompt_context(len(prompts)) if self.spec.guidance_scale != 1.0 else None
         eps = m.eps_fn(cond, uncond, self.spec.guidance_scale)
         x_T = ddim_invert(eps, x0, self.timesteps, m.alphas_cumprod)
         gen = torch.Generator().manual_seed(self.seed)

@@ -88,8 +88,8 @@ class DiffusionModel:
         return self.text_encoder(prompts)
 
     def empty_prompt_context(self, n: int) -> torch.Tensor | None:
-        """The empty prompt's text states for ``n`` images (None for unconditional models): a text-conditioned
-        U-Net run unconditionally, as Asyrp runs it (the '' branch that caption dropout trained)."""
+        """The empty prompt's text states for ``n`` images (None for unconditional models): the unconditional
+        branch of classifier-free guidance, and what Asyrp runs a text-conditioned U-Net on."""
         return None if self.text_encoder is None else self.embed_prompts([""] * n)
 
     def eps_fn(self, cond: torch.Tensor | None = None, uncond: torch.Tensor | None = None,

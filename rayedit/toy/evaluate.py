@@ -129,7 +129,7 @@ def prompt_match(model: DiffusionModel, guidance_scale: float, n: int = 72, step
     for start in range(0, n, batch):
         want = [captions[i % len(captions)] for i in range(start, min(n, start + batch))]
         cond = model.embed_prompts([w.caption for w in want])
-        uncond = model.embed_prompts([""] * len(want))
+        uncond = model.empty_prompt_context(len(want))
         x = torch.randn(len(want), 3, model.resolution, model.resolution, generator=g)
         out = to_uint8(ddim_sample(model.eps_fn(cond, uncond, guidance_scale), x, ts, model.alphas_cumprod))
         for w, img in zip(want, out, strict=True):
