@@ -147,7 +147,7 @@ def cmd_demo(args) -> int:
     """Generate toy images and run a real edit job on them, locally."""
     from rayedit.pipelines.demo import run_demo
 
-    result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress)
+    result = run_demo(args.out, n=args.n, steps=args.steps, progress=not args.no_progress, editor=args.editor)
     print_result(result.job)
     print("  mean scores: " + ", ".join(f"{k} {v:.4f}" for k, v in result.mean_scores.items()))
     print("  oracle verdict on the edits: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
@@ -251,6 +251,8 @@ def cmd_spec(args) -> int:
 
 TOY_COLOURS = ["red", "green", "blue", "yellow"]
 """The toy world's object colours (rayedit.toy.generator.COLOURS; listed here so --help needs no imports)."""
+TOY_BACKGROUNDS = ["white", "gray", "black"]
+"""The toy world's background colours (rayedit.toy.generator.BACKGROUNDS)."""
 
 TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm"}
 """What `rayedit toy train/eval` accept, and the preset each one is."""
@@ -340,7 +342,8 @@ def cmd_toy_generate(args) -> int:
     """Write toy images with exact captions as WebDataset shards (PREFIX-00000.tar, ...): seeded, deterministic."""
     from rayedit.toy.generator import write_shards
 
-    paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour)
+    paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour,
+                         background=args.background)
     print(f"rayedit: {args.n} toy images in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
     return 0
 
@@ -367,12 +370,16 @@ def cmd_toy_eval_edit(args) -> int:
     from rayedit.models.load import load_diffusion
     from rayedit.toy.edit_eval import evaluate_colour_edit
 
+    if args.target_background and not args.source_background:
+        raise SpecError("--target-background needs --source-background (the background the edit starts from)")
     clip = load_clip(args.clip)
     if args.spec:
         spec = _load(args)
         model = load_diffusion(spec.model, device="cpu")
         editor = build_editor(model, spec.editor, spec.ddim, spec.seed)
-        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
+        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip,
+                                      source_background=args.source_background,
+                                      target_background=args.target_background)
         head = {"spec": args.spec, "set": args.set, "editor": spec.editor.model_dump(mode="json")}
         print(_json.dumps(head | result))
         return 0
@@ -384,11 +391,22 @@ def cmd_toy_eval_edit(args) -> int:
     _, meta = load_direction(args.direction[0])
     model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
     for strength in args.strengths:
-        editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=strength) for u in args.direction],
+        try:
+            each = [float(v) for v in strength.split(",")]
+        except ValueError as err:
+            raise SpecError(f"--strengths {strength!r}: not a number or comma-separated numbers") from err
+        if len(each) not in (1, len(args.direction)):
+            raise SpecError(f"--strengths {strength!r}: give one value or one per direction ({len(args.direction)})")
+        each = each * len(args.direction) if len(each) == 1 else each
+        editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=c) for u, c in zip(args.direction, each,
+                                                                                           strict=True)],
                                 t_edit=args.t_edit, boost=not args.no_boost, mode=args.mode)
         editor = asyrp_from_spec(model, editor_spec, steps=args.steps)
-        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip)
-        print(_json.dumps({"directions": args.direction, "strength": strength, "mode": args.mode, "steps": args.steps,
+        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip,
+                                      source_background=args.source_background,
+                                      target_background=args.target_background)
+        shown = each[0] if len(each) == 1 else each
+        print(_json.dumps({"directions": args.direction, "strength": shown, "mode": args.mode, "steps": args.steps,
                            "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))
     return 0
 
@@ -726,6 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--per-shard", type=int, default=100, help="images per shard (default: %(default)s)")
     tg.add_argument("--seed", type=int, default=0, help="generator stream (default: %(default)s)")
     tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
+    tg.add_argument("--background", default=None, choices=TOY_BACKGROUNDS, help="only images on this background")
     tg.set_defaults(fn=cmd_toy_generate)
     tgv = toy_sub.add_parser("eval-generated", help="prompt match of a generated toy set, judged by the oracle",
                              description=cmd_toy_eval_generated.__doc__)
@@ -740,7 +759,13 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
     tv.add_argument("--source", default="red", choices=TOY_COLOURS, help="colour of the images to edit (default: red)")
     tv.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
-    tv.add_argument("--strengths", type=float, nargs="+", default=[1.0], help="strengths to try (default: 1.0)")
+    tv.add_argument("--source-background", default=None, choices=TOY_BACKGROUNDS,
+                    help="only images on this background (default: any)")
+    tv.add_argument("--target-background", default=None, choices=TOY_BACKGROUNDS,
+                    help="a two-attribute edit: the background must become this too (give --source-background)")
+    tv.add_argument("--strengths", nargs="+", default=["1.0"],
+                    help="strengths to try (default: 1.0); with several --direction, one value per direction "
+                         "(comma-separated, e.g. 1,0.5) or one value for all")
     tv.add_argument("--n", type=int, default=200, help="held-out images (default: %(default)s)")
     tv.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")
     tv.add_argument("--t-edit", type=int, default=None, help="override the direction's t_edit")
@@ -765,7 +790,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder for the demo input and output (default: %(default)s)")
     demo.add_argument("--n", type=int, default=200, help="number of toy images (default: %(default)s)")
     demo.add_argument("--steps", type=int, default=None,
-                      help="DDS optimisation steps for zero-shot DDS (default 50), else DDIM steps (default 20)")
+                      help="DDS optimisation steps for zero-shot DDS (default 50), else DDIM steps (default 20; "
+                           "40 for asyrp)")
+    demo.add_argument("--editor", default="best", choices=["best", "translator", "asyrp", "dds", "reconstruct"],
+                      help="which shipped editor to show (default: best = translator, else asyrp, else dds, "
+                           "else reconstruct)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(fn=cmd_demo)
     return p

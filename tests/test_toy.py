@@ -66,6 +66,10 @@ def test_colour_filtered_shards_are_deterministic(tmp_path):
     with tarfile.open(tmp_path / "a" / "red-00000.tar") as tar:
         captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
     assert len(captions) == 4 and all(c.startswith("a red ") for c in captions)
+    assert main(["toy", "generate", str(tmp_path / "c" / "w"), "--n", "3", "--background", "white"]) == 0
+    with tarfile.open(tmp_path / "c" / "w-00000.tar") as tar:
+        captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
+    assert len(captions) == 3 and all(c.endswith(" on a white background") for c in captions)
 
 
 def test_spread_sees_collapse():
@@ -129,3 +133,35 @@ def test_colour_edit_evaluation_of_the_identity_edit():
     missed = evaluate_colour_edit(identity, "red", "blue", n=8, batch=4)
     assert missed["target_colour_reached"] == 0.0 and missed["recoloured_share_mean"] == 0.0
     assert all(v["reached"] == v["success"] == 0.0 for v in missed["by_background"].values())
+
+
+def test_two_attribute_edit_needs_both_targets_and_the_shape():
+    from itertools import islice
+
+    from rayedit.stages.model_output import to_model_range, to_uint8
+    from rayedit.toy.edit_eval import evaluate_colour_edit, images_of_colour
+    from rayedit.toy.evaluate import HELD_OUT_SEED
+    from rayedit.toy.generator import samples
+
+    imgs, caps = images_of_colour("red", 5, background="white")
+    assert all(c.startswith("a red ") and c.endswith("on a white background") for c in caps)
+    truths = {img.tobytes(): t for _, t, img in islice(samples(HELD_OUT_SEED, "red", background="white"), 20)}
+
+    def redraw(colour, background):
+        def edit(x0, captions):  # the exact edit: the same object, redrawn with the asked attributes
+            out = []
+            for img in to_uint8(x0):
+                t = truths[img.tobytes()]
+                out.append(draw(t.__class__(colour or t.colour, t.shape, background or t.background, t.cx, t.cy,
+                                            t.size)))
+            return to_model_range(np.stack(out))
+        return edit
+
+    both = evaluate_colour_edit(redraw("blue", "black"), "red", "blue", n=6, batch=3, source_background="white",
+                                target_background="black")
+    assert both["both_targets_reached"] == both["preserved_share_of_successes"] == 1.0
+    assert both["shape_kept_background_reached"] == 1.0 and "by_background" not in both
+    colour_only = evaluate_colour_edit(redraw("blue", None), "red", "blue", n=6, batch=3, source_background="white",
+                                       target_background="black")
+    assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_background_reached"] == 0.0
+    assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0

@@ -1,9 +1,9 @@
 """``rayedit demo``: toy images in, a real Ray edit job, the oracle's verdict and an HTML page out.
 
 No arguments, no downloads. It runs the best editor the package has on red toy images, turning them blue: the
-shipped DDS translator (one forward pass per image) when it is there, else zero-shot DDS with the shipped
-text-conditioned toy DDPM, else the shipped Asyrp direction; without those, DDIM reconstruction with the toy DDPM,
-else the random-weight ``tiny`` preset (and says so).
+shipped DDS translator (one forward pass per image) when it is there, else the shipped Asyrp direction, else
+zero-shot DDS with the shipped text-conditioned toy DDPM; without those, DDIM reconstruction with the toy DDPM,
+else the random-weight ``tiny`` preset (and says so). ``--editor`` picks one of them by name.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class DemoResult:
 
 
 TOY_DIRECTION = TOY_WEIGHTS / "toy-red-to-blue"
-"""The shipped Asyrp direction (made by examples/toy-asyrp-red-to-blue.yaml)."""
+"""The shipped Asyrp direction red -> blue on toy-text-ddpm (made by examples/toy-asyrp-red-to-blue.yaml)."""
 TOY_TRANSLATOR = TOY_WEIGHTS / "toy-red-translator"
 """The shipped DDS translator red -> blue / green / yellow (made by examples/toy-dds-translator.yaml)."""
 DEMO_DDS_STEPS = 50
@@ -56,19 +56,40 @@ class DemoEdit:
         return "DDIM inversion + reconstruction"
 
 
-def demo_edit() -> DemoEdit:
-    """The best edit the package can show."""
-    if toy_weights_shipped("toy-text-ddpm"):
-        if (TOY_TRANSLATOR / "translator.json").is_file():
-            editor = {"kind": "translator", "url": str(TOY_TRANSLATOR), "task": "a blue circle"}
-            return DemoEdit("toy-text-ddpm", editor, "red", "blue")
-        editor = {"kind": "dds", "replace": {"red": "blue"}, "steps": DEMO_DDS_STEPS}
-        return DemoEdit("toy-text-ddpm", editor, "red", "blue")
-    if not toy_weights_shipped("toy-ddpm"):
-        return DemoEdit("tiny", {"kind": "reconstruct"})
-    if (TOY_DIRECTION / "direction.json").is_file():
-        return DemoEdit("toy-ddpm", {"kind": "asyrp", "directions": [{"url": str(TOY_DIRECTION)}]}, "red", "blue")
-    return DemoEdit("toy-ddpm", {"kind": "reconstruct"})
+DEMO_EDITORS = ("best", "translator", "asyrp", "dds", "reconstruct")
+"""What ``rayedit demo --editor`` accepts; ``best`` picks the first shipped one in this order."""
+
+
+def demo_edit(editor: str = "best") -> DemoEdit:
+    """The edit the demo runs: ``editor`` by name, or the best the package can show (``best``): the shipped DDS
+    translator, else the shipped Asyrp direction, else zero-shot DDS (all on toy-text-ddpm), else DDIM
+    reconstruction with toy-ddpm, else the random ``tiny`` preset. Asking for one whose weights are not shipped
+    raises a :class:`~rayedit.config.SpecError` naming what is missing."""
+    from rayedit.config import SpecError
+
+    if editor not in DEMO_EDITORS:
+        raise SpecError(f"demo editor {editor!r}: choose one of {', '.join(DEMO_EDITORS)}")
+    text = toy_weights_shipped("toy-text-ddpm")
+    have = {
+        "translator": text and (TOY_TRANSLATOR / "translator.json").is_file(),
+        "asyrp": text and (TOY_DIRECTION / "direction.json").is_file(),
+        "dds": text,
+        "reconstruct": True,
+    }
+    if editor != "best" and not have[editor]:
+        raise SpecError(f"demo editor {editor!r} needs the toy weights it runs on (toy-text-ddpm and its "
+                        f"translator / direction under {TOY_WEIGHTS}), which this install does not have")
+    chosen = editor if editor != "best" else next(k for k in DEMO_EDITORS[1:] if have[k])
+    if chosen == "translator":
+        return DemoEdit("toy-text-ddpm", {"kind": "translator", "url": str(TOY_TRANSLATOR), "task": "a blue circle"},
+                        "red", "blue")
+    if chosen == "asyrp":
+        return DemoEdit("toy-text-ddpm", {"kind": "asyrp", "directions": [{"url": str(TOY_DIRECTION)}],
+                                          "boost": False}, "red", "blue")
+    if chosen == "dds":
+        return DemoEdit("toy-text-ddpm", {"kind": "dds", "replace": {"red": "blue"}, "steps": DEMO_DDS_STEPS},
+                        "red", "blue")
+    return DemoEdit("toy-ddpm" if toy_weights_shipped("toy-ddpm") else "tiny", {"kind": "reconstruct"})
 
 
 def demo_clip() -> str:
@@ -107,20 +128,22 @@ def mean_scores(manifest_rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in sorted(values.items())}
 
 
-def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int | None = None, progress: bool = True) -> DemoResult:
+def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int | None = None, progress: bool = True,
+             editor: str = "best") -> DemoResult:
     """Generate ``n`` toy images (if not there yet), run the demo job, judge it and write ``demo.html``. ``steps``:
-    DDS optimisation steps for zero-shot DDS, else DDIM steps (default: 50 DDS / 20 DDIM steps)."""
+    DDS optimisation steps for zero-shot DDS, else DDIM steps (default: 50 DDS / 20 DDIM steps, 40 for Asyrp, its
+    training steps). ``editor``: see :func:`demo_edit`."""
     import yaml
 
     from rayedit.toy.page import pairs_page
     from rayedit.toy.verdict import pairs, verdict
 
     root = str(Path(out).resolve())
-    edit = demo_edit()
+    edit = demo_edit(editor)
     if edit.editor["kind"] == "dds":
         edit = DemoEdit(edit.model, edit.editor | {"steps": steps or DEMO_DDS_STEPS}, edit.source_colour,
                         edit.target_colour)
-    steps = steps or 20
+    steps = steps or (40 if edit.editor["kind"] == "asyrp" else 20)
     kind = f"{edit.source_colour} " if edit.source_colour else ""
     if list(Path(root, "input").glob("toy-*.tar")):
         made = "reusing the toy images"

@@ -16,10 +16,11 @@ from rayedit.toy.oracle import nearest_colour, read_image
 from rayedit.toy.verdict import verdict
 
 
-def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, list[str]]:
-    """The first ``n`` held-out generator images whose object has ``colour``, uint8 (n, 32, 32, 3), and their
-    exact captions."""
-    picked = list(islice(samples(seed, colour), n))
+def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED,
+                     background: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """The first ``n`` held-out generator images whose object has ``colour`` (on ``background`` when given), uint8
+    (n, 32, 32, 3), and their exact captions."""
+    picked = list(islice(samples(seed, colour, background=background), n))
     return np.stack([img for _, _, img in picked]), [s.caption for _, s, _ in picked]
 
 
@@ -94,12 +95,14 @@ def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) 
 
 
 @torch.no_grad()
-def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None) -> dict:
+def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None,
+                         source_background: str | None = None, target_background: str | None = None) -> dict:
     """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
     verdict against ``target`` (also per source background), how much of each object took the target colour, the
     object hue before/after (circular means) and its mean signed shift per image, and directional CLIP when ``clip``
-    is given."""
-    src, captions = images_of_colour(source, n)
+    is given. ``source_background``: only images on it; ``target_background``: a two-attribute edit (colour and
+    background), judged by :func:`verdict` with both targets."""
+    src, captions = images_of_colour(source, n, background=source_background)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
         x0 = to_model_range(src[s:s + batch])
@@ -108,10 +111,12 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
         seconds += time.perf_counter() - start
         outs.append(to_uint8(edited))
     out = np.concatenate(outs)
-    result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target)
+    result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target,
+                     target_background)
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
     pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
-    result["by_background"] = success_by_background(src, out, target)
+    if target_background is None:
+        result["by_background"] = success_by_background(src, out, target)
     result["recoloured_share_mean"] = float(np.mean([recoloured_share(a, b, target) for a, b in zip(src, out,
                                                                                                    strict=True)]))
     result["edit_seconds_per_image"] = seconds / n
