@@ -357,11 +357,29 @@ def cmd_toy_eval_generated(args) -> int:
     return 0
 
 
+def _strength_sets(values: list[str], n_directions: int) -> list[list[float]]:
+    """``--strengths`` of ``rayedit toy eval-edit``: each value one number (for every direction) or one per
+    direction, comma-separated; a clear error for anything else."""
+    from rayedit.config import SpecError
+
+    sets = []
+    for value in values:
+        try:
+            given = [float(v) for v in value.split(",")]
+        except ValueError as err:
+            raise SpecError(f"--strengths {value!r}: not a number or comma-separated numbers") from err
+        if len(given) not in (1, n_directions):
+            raise SpecError(f"--strengths {value!r}: give one value or one per direction ({n_directions})")
+        sets.append(given)
+    return sets
+
+
 def cmd_toy_eval_edit(args) -> int:
     """Judge an editor on held-out toy images of the source colour with the oracle: target colour reached,
     shape/background/mask preserved, object hue, directional CLIP (toy CLIP). Either Asyrp direction(s)
     (--direction, one JSON line per --strengths value) or any job spec's model + editor (--spec, with --set
     overrides, e.g. --set editor.loss=sds); the spec's input and output are not used."""
+    import functools
     import json as _json
 
     from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec, SpecError
@@ -372,39 +390,31 @@ def cmd_toy_eval_edit(args) -> int:
 
     if args.target_background and not args.source_background:
         raise SpecError("--target-background needs --source-background (the background the edit starts from)")
+    if not args.spec and not args.direction:
+        raise SpecError("give --direction DIR... or --spec JOB.yaml")
+    strength_sets = [] if args.spec else _strength_sets(args.strengths, len(args.direction))  # before any loading
     clip = load_clip(args.clip)
+    judge = functools.partial(evaluate_colour_edit, source=args.source, target=args.target, n=args.n, clip=clip,
+                              source_background=args.source_background, target_background=args.target_background)
     if args.spec:
         spec = _load(args)
         model = load_diffusion(spec.model, device="cpu")
-        editor = build_editor(model, spec.editor, spec.ddim, spec.seed)
-        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip,
-                                      source_background=args.source_background,
-                                      target_background=args.target_background)
+        result = judge(build_editor(model, spec.editor, spec.ddim, spec.seed))
         head = {"spec": args.spec, "set": args.set, "editor": spec.editor.model_dump(mode="json")}
         print(_json.dumps(head | result))
         return 0
-    if not args.direction:
-        raise SpecError("give --direction DIR... or --spec JOB.yaml")
     from rayedit.editors.asyrp.artifact import load_direction
     from rayedit.editors.asyrp.editor import asyrp_from_spec
 
     _, meta = load_direction(args.direction[0])
     model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
-    for strength in args.strengths:
-        try:
-            each = [float(v) for v in strength.split(",")]
-        except ValueError as err:
-            raise SpecError(f"--strengths {strength!r}: not a number or comma-separated numbers") from err
-        if len(each) not in (1, len(args.direction)):
-            raise SpecError(f"--strengths {strength!r}: give one value or one per direction ({len(args.direction)})")
-        each = each * len(args.direction) if len(each) == 1 else each
+    for given in strength_sets:
+        each = given * len(args.direction) if len(given) == 1 else given
         editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=c) for u, c in zip(args.direction, each,
                                                                                            strict=True)],
                                 t_edit=args.t_edit, boost=not args.no_boost, mode=args.mode)
         editor = asyrp_from_spec(model, editor_spec, steps=args.steps)
-        result = evaluate_colour_edit(editor, args.source, args.target, n=args.n, clip=clip,
-                                      source_background=args.source_background,
-                                      target_background=args.target_background)
+        result = judge(editor)
         shown = each[0] if len(each) == 1 else each
         print(_json.dumps({"directions": args.direction, "strength": shown, "mode": args.mode, "steps": args.steps,
                            "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))

@@ -165,3 +165,13 @@ def test_two_attribute_edit_needs_both_targets_and_the_shape():
                                        target_background="black")
     assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_background_reached"] == 0.0
     assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0
+
+
+def test_eval_edit_rejects_bad_strengths_before_loading_anything(capsys):
+    from rayedit.cli import main
+
+    # the direction does not exist: a strengths error proves they are checked before it is read
+    assert main(["toy", "eval-edit", "--direction", "/nonexistent", "--strengths", "1,x"]) == 2
+    assert "--strengths '1,x': not a number" in capsys.readouterr().err
+    assert main(["toy", "eval-edit", "--direction", "/a", "/b", "--strengths", "1", "1,2,3"]) == 2
+    assert "one value or one per direction (2)" in capsys.readouterr().err
