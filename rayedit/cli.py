@@ -253,6 +253,8 @@ TOY_COLOURS = ["red", "green", "blue", "yellow"]
 """The toy world's object colours (rayedit.toy.generator.COLOURS; listed here so --help needs no imports)."""
 TOY_BACKGROUNDS = ["white", "gray", "black"]
 """The toy world's background colours (rayedit.toy.generator.BACKGROUNDS)."""
+TOY_SHAPES = ["circle", "square", "triangle"]
+"""The toy world's shapes (rayedit.toy.generator.SHAPES)."""
 
 TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm"}
 """What `rayedit toy train/eval` accept, and the preset each one is."""
@@ -343,7 +345,7 @@ def cmd_toy_generate(args) -> int:
     from rayedit.toy.generator import write_shards
 
     paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour,
-                         background=args.background)
+                         background=args.background, shape=args.shape)
     print(f"rayedit: {args.n} toy images in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
     return 0
 
@@ -390,12 +392,17 @@ def cmd_toy_eval_edit(args) -> int:
 
     if args.target_background and not args.source_background:
         raise SpecError("--target-background needs --source-background (the background the edit starts from)")
+    if args.target_shape and not args.source_shape:
+        raise SpecError("--target-shape needs --source-shape (the shape the edit starts from)")
+    if args.target_shape and args.target_background:
+        raise SpecError("give --target-background or --target-shape, not both (the judge takes two attributes)")
     if not args.spec and not args.direction:
         raise SpecError("give --direction DIR... or --spec JOB.yaml")
     strength_sets = [] if args.spec else _strength_sets(args.strengths, len(args.direction))  # before any loading
     clip = load_clip(args.clip)
     judge = functools.partial(evaluate_colour_edit, source=args.source, target=args.target, n=args.n, clip=clip,
-                              source_background=args.source_background, target_background=args.target_background)
+                              source_background=args.source_background, target_background=args.target_background,
+                              source_shape=args.source_shape, target_shape=args.target_shape)
     if args.spec:
         spec = _load(args)
         model = load_diffusion(spec.model, device="cpu")
@@ -755,6 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--seed", type=int, default=0, help="generator stream (default: %(default)s)")
     tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
     tg.add_argument("--background", default=None, choices=TOY_BACKGROUNDS, help="only images on this background")
+    tg.add_argument("--shape", default=None, choices=TOY_SHAPES, help="only objects of this shape")
     tg.set_defaults(fn=cmd_toy_generate)
     tgv = toy_sub.add_parser("eval-generated", help="prompt match of a generated toy set, judged by the oracle",
                              description=cmd_toy_eval_generated.__doc__)
@@ -773,6 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only images on this background (default: any)")
     tv.add_argument("--target-background", default=None, choices=TOY_BACKGROUNDS,
                     help="a two-attribute edit: the background must become this too (give --source-background)")
+    tv.add_argument("--source-shape", default=None, choices=TOY_SHAPES,
+                    help="only objects of this shape (default: any)")
+    tv.add_argument("--target-shape", default=None, choices=TOY_SHAPES,
+                    help="a two-attribute edit: the shape must become this too, in place (give --source-shape)")
     tv.add_argument("--strengths", nargs="+", default=["1.0"],
                     help="strengths to try (default: 1.0); with several --direction, one value per direction "
                          "(comma-separated, e.g. 1,0.5) or one value for all")

@@ -70,6 +70,10 @@ def test_colour_filtered_shards_are_deterministic(tmp_path):
     with tarfile.open(tmp_path / "c" / "w-00000.tar") as tar:
         captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
     assert len(captions) == 3 and all(c.endswith(" on a white background") for c in captions)
+    assert main(["toy", "generate", str(tmp_path / "d" / "sq"), "--n", "3", "--shape", "square"]) == 0
+    with tarfile.open(tmp_path / "d" / "sq-00000.tar") as tar:
+        captions = [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith(".txt")]
+    assert len(captions) == 3 and all(" square on a " in c for c in captions)
 
 
 def test_spread_sees_collapse():
@@ -165,6 +169,50 @@ def test_two_attribute_edit_needs_both_targets_and_the_shape():
                                        target_background="black")
     assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_background_reached"] == 0.0
     assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0
+
+
+def test_shape_edit_needs_both_targets_and_the_object_in_place():
+    from itertools import islice
+
+    from rayedit.stages.model_output import to_model_range, to_uint8
+    from rayedit.toy.edit_eval import evaluate_colour_edit, images_of_colour
+    from rayedit.toy.evaluate import HELD_OUT_SEED
+    from rayedit.toy.generator import samples
+
+    imgs, caps = images_of_colour("red", 4, shape="square")
+    assert all(c.startswith("a red square on a ") for c in caps)
+    truths = {img.tobytes(): t for _, t, img in islice(samples(HELD_OUT_SEED, "red", shape="square"), 12)}
+
+    def redraw(colour, shape, dx=0.0):
+        def edit(x0, captions):  # the exact edit: the same object, redrawn with the asked attributes, moved by dx
+            out = []
+            for img in to_uint8(x0):
+                t = truths[img.tobytes()]
+                cx = t.cx + dx if t.cx + dx < 26 else t.cx - dx
+                out.append(draw(t.__class__(colour, shape or t.shape, t.background, cx, t.cy, t.size)))
+            return to_model_range(np.stack(out))
+        return edit
+
+    kw = {"n": 6, "batch": 3, "source_shape": "square", "target_shape": "circle"}
+    both = evaluate_colour_edit(redraw("blue", "circle"), "red", "blue", **kw)
+    assert both["both_targets_reached"] == both["preserved_share_of_successes"] == 1.0
+    assert both["target_shape_reached"] == both["shape_reached_background_kept"] == 1.0
+    assert both["iou_ge_0.8_share"] < 1.0  # why a shape edit is judged by its centre, not its mask
+    colour_only = evaluate_colour_edit(redraw("blue", None), "red", "blue", **kw)
+    assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_shape_reached"] == 0.0
+    assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0
+    moved = evaluate_colour_edit(redraw("blue", "circle", dx=4.0), "red", "blue", **kw)
+    assert moved["both_targets_reached"] == 1.0 and moved["preserved_share_of_successes"] == 0.0
+
+
+def test_eval_edit_rejects_a_second_target_without_its_source(capsys):
+    from rayedit.cli import main
+
+    assert main(["toy", "eval-edit", "--direction", "/a", "--target-shape", "circle"]) == 2
+    assert "--target-shape needs --source-shape" in capsys.readouterr().err
+    assert main(["toy", "eval-edit", "--direction", "/a", "--source-shape", "square", "--target-shape", "circle",
+                 "--source-background", "white", "--target-background", "black"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_eval_edit_rejects_bad_strengths_before_loading_anything(capsys):

@@ -16,11 +16,11 @@ from rayedit.toy.oracle import nearest_colour, read_image
 from rayedit.toy.verdict import verdict
 
 
-def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED,
-                     background: str | None = None) -> tuple[np.ndarray, list[str]]:
-    """The first ``n`` held-out generator images whose object has ``colour`` (on ``background`` when given), uint8
-    (n, 32, 32, 3), and their exact captions."""
-    picked = list(islice(samples(seed, colour, background=background), n))
+def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED, background: str | None = None,
+                     shape: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """The first ``n`` held-out generator images whose object has ``colour`` (and ``shape``, on ``background`` when
+    given), uint8 (n, 32, 32, 3), and their exact captions."""
+    picked = list(islice(samples(seed, colour, background=background, shape=shape), n))
     return np.stack([img for _, _, img in picked]), [s.caption for _, s, _ in picked]
 
 
@@ -55,15 +55,20 @@ def colour_captions(colour: str) -> list[str]:
     return [f"a {colour} {shape}" for shape in SHAPES]
 
 
-def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str, target: str) -> float:
-    """Mean cos(E_I(out) - E_I(src), E_T(target) - E_T(source)) (Asyrp Eq. 17's S_dir), colour prompt ensembles."""
+def directional_clip(clip, src: np.ndarray, out: np.ndarray, source: str | list[str],
+                     target: str | list[str]) -> float:
+    """Mean cos(E_I(out) - E_I(src), E_T(target) - E_T(source)) (Asyrp Eq. 17's S_dir); a colour name stands for its
+    prompt ensemble (:func:`colour_captions`), a list is the ensemble itself."""
     from rayedit.editors.asyrp.losses import text_direction
 
     def emb(a):
         return clip.embed_images(torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
 
+    def ensemble(side):
+        return colour_captions(side) if isinstance(side, str) else side
+
     d_img = torch.nn.functional.normalize(emb(out) - emb(src), dim=-1)
-    text_dir, _ = text_direction(clip, colour_captions(source), colour_captions(target))
+    text_dir, _ = text_direction(clip, ensemble(source), ensemble(target))
     return float((d_img @ text_dir).mean())
 
 
@@ -96,13 +101,14 @@ def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) 
 
 @torch.no_grad()
 def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None,
-                         source_background: str | None = None, target_background: str | None = None) -> dict:
+                         source_background: str | None = None, target_background: str | None = None,
+                         source_shape: str | None = None, target_shape: str | None = None) -> dict:
     """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
     verdict against ``target`` (also per source background), how much of each object took the target colour, the
     object hue before/after (circular means) and its mean signed shift per image, and directional CLIP when ``clip``
-    is given. ``source_background``: only images on it; ``target_background``: a two-attribute edit (colour and
-    background), judged by :func:`verdict` with both targets."""
-    src, captions = images_of_colour(source, n, background=source_background)
+    is given. ``source_background`` / ``source_shape``: only such images; ``target_background`` or ``target_shape``:
+    a two-attribute edit (the colour and that attribute), judged by :func:`verdict` with both targets."""
+    src, captions = images_of_colour(source, n, background=source_background, shape=source_shape)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
         x0 = to_model_range(src[s:s + batch])
@@ -112,10 +118,10 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
         outs.append(to_uint8(edited))
     out = np.concatenate(outs)
     result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target,
-                     target_background)
+                     target_background, target_shape)
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
     pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
-    if target_background is None:
+    if target_background is None and target_shape is None:
         result["by_background"] = success_by_background(src, out, target)
     result["recoloured_share_mean"] = float(np.mean([recoloured_share(a, b, target) for a, b in zip(src, out,
                                                                                                    strict=True)]))
@@ -125,5 +131,7 @@ def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: in
     result["hue_mean_before"] = circular_mean(before)
     result["hue_shift_mean"] = float(np.mean([hue_shift(b, a) for b, a in pairs])) if pairs else float("nan")
     if clip is not None:
-        result["clip_direction"] = directional_clip(clip, src, out, source, target)
+        result["clip_direction"] = (directional_clip(clip, src, out, [f"a {source} {source_shape}"],
+                                                     [f"a {target} {target_shape}"]) if target_shape
+                                    else directional_clip(clip, src, out, source, target))
     return result

@@ -75,30 +75,33 @@ def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarr
     return s, draw(s, res, texture)
 
 
-def samples(seed: int = 0, colour: str | None = None, res: int = 32,
-            background: str | None = None) -> Iterator[tuple[int, ToySample, np.ndarray]]:
-    """(index, sample, image) of the ``seed`` stream, optionally only objects of ``colour`` / on ``background``."""
+def samples(seed: int = 0, colour: str | None = None, res: int = 32, background: str | None = None,
+            shape: str | None = None) -> Iterator[tuple[int, ToySample, np.ndarray]]:
+    """(index, sample, image) of the ``seed`` stream, optionally only objects of ``colour`` / ``shape`` / on
+    ``background``."""
     if colour is not None and colour not in COLOURS:
         raise ValueError(f"unknown colour {colour!r}; the toy world has {', '.join(COLOURS)}")
     if background is not None and background not in BACKGROUNDS:
         raise ValueError(f"unknown background {background!r}; the toy world has {', '.join(BACKGROUNDS)}")
+    if shape is not None and shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; the toy world has {', '.join(SHAPES)}")
     i = 0
     while True:
         s, img = sample_at(seed, i, res)
-        if colour in (None, s.colour) and background in (None, s.background):
+        if colour in (None, s.colour) and background in (None, s.background) and shape in (None, s.shape):
             yield i, s, img
         i += 1
 
 
 def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, res: int = 32, fs=None,
-                 colour: str | None = None, background: str | None = None) -> list[str]:
-    """Write ``n`` samples (only ``colour`` objects / ``background`` images when given) as WebDataset shards
+                 colour: str | None = None, background: str | None = None, shape: str | None = None) -> list[str]:
+    """Write ``n`` samples (only ``colour`` / ``shape`` objects, ``background`` images when given) as WebDataset shards
     ``{prefix}-00000.tar``...; keys name the stream index, so the same seed gives the same files. Returns their
     paths."""
     import fsspec
 
     fs = fs or fsspec.core.url_to_fs(url_prefix)[0]
-    stream = samples(seed, colour, res, background)
+    stream = samples(seed, colour, res, background, shape)
     paths = []
     for start in range(0, n, per_shard):
         path = f"{url_prefix}-{start // per_shard:05d}.tar"

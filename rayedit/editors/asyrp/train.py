@@ -37,6 +37,13 @@ def edit_indices(ts: list[int], t_edit: int) -> list[int]:
     return [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= t_edit]
 
 
+def _short(captions: str | list[str]) -> str:
+    """A caption, or the first of a prompt ensemble and how many more (for the progress bar)."""
+    if isinstance(captions, str):
+        return repr(captions)
+    return repr(captions[0]) + (f" (+{len(captions) - 1})" if len(captions) > 1 else "")
+
+
 def train_direction(model, clip, images: torch.Tensor, source: str, target: str, settings: AsyrpTrainSettings,
                     progress: bool = True) -> tuple[DeltaBlock, dict]:
     """Train f_t on ``images`` (N, 3, H, W) in [-1, 1]; returns f_t and a summary with the final losses.
@@ -60,7 +67,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
         raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
     n = images.shape[0]
     batches = [(e, s) for e in range(settings.epochs) for s in range(0, n, settings.batch_size)]
-    bar = tqdm(batches, desc=f"asyrp {source!r} -> {target!r}", disable=not progress)
+    bar = tqdm(batches, desc=f"asyrp {_short(source)} -> {_short(target)}", disable=not progress)
     history, start = [], time.time()
     for _, s in bar:
         x0 = images[s:s + settings.batch_size].to(model.device)

@@ -1,0 +1,35 @@
+"""The shipped Asyrp directions edit held-out toy images as recorded (a quick version of the README's numbers)."""
+
+import pytest
+import torch
+
+from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
+from rayedit.editors.asyrp.editor import asyrp_from_spec
+from rayedit.models.load import load_diffusion, toy_weights_shipped
+from rayedit.pipelines.demo import TOY_WEIGHTS
+from rayedit.toy.edit_eval import evaluate_colour_edit
+
+COLOUR, SHAPE = TOY_WEIGHTS / "toy-red-to-blue", TOY_WEIGHTS / "toy-square-to-circle"
+pytestmark = pytest.mark.skipif(
+    not (toy_weights_shipped("toy-text-ddpm") and (COLOUR / "direction.json").is_file()
+         and (SHAPE / "direction.json").is_file()), reason="no shipped toy directions in this checkout")
+
+
+def _both_targets(model, strengths: list[float], n: int) -> dict:
+    spec = AsyrpSpec(directions=[DirectionUse(url=str(d), strength=c) for d, c in zip((COLOUR, SHAPE), strengths,
+                                                                                      strict=True)], boost=False)
+    return evaluate_colour_edit(asyrp_from_spec(model, spec, steps=40), "red", "blue", n=n, batch=n,
+                                source_shape="square", target_shape="circle")
+
+
+def test_colour_and_shape_directions_combine():
+    # Measured (`rayedit toy eval-edit --direction toy-red-to-blue toy-square-to-circle --strengths 1.5,1 1.5,0
+    # --source red --target blue --source-shape square --target-shape circle --n 200 --no-boost`): red squares ->
+    # blue circles 89.5% with both directions; the colour direction alone reaches blue on 99.5% but circles on only
+    # 51.5% (it rounds some squares by itself). This 16-image version measured circles 94% vs 62.5%, blue 94% both.
+    torch.set_num_threads(2)
+    model = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")
+    both, colour_only = _both_targets(model, [1.5, 1.0], 16), _both_targets(model, [1.5, 0.0], 16)
+    assert both["both_targets_reached"] >= 0.75, both
+    assert both["target_shape_reached"] >= colour_only["target_shape_reached"] + 0.2, (both, colour_only)
+    assert colour_only["target_colour_reached"] >= 0.85, colour_only
