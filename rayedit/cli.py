@@ -813,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n", type=int, default=200, help="number of toy images (default: %(default)s)")
     demo.add_argument("--steps", type=int, default=None,
                       help="DDS optimisation steps for zero-shot DDS (default 50), else DDIM steps (default 20; "
-                           "40 for asyrp)")
+                           "for asyrp, the direction's training steps: 40)")
     demo.add_argument("--editor", default="best", choices=["best", "translator", "asyrp", "dds", "reconstruct"],
                       help="which shipped editor to show (default: best = translator, else asyrp, else dds, "
                            "else reconstruct)")
