@@ -410,11 +410,10 @@ def cmd_toy_eval_edit(args) -> int:
         head = {"spec": args.spec, "set": args.set, "editor": spec.editor.model_dump(mode="json")}
         print(_json.dumps(head | result))
         return 0
-    from rayedit.editors.asyrp.artifact import load_direction
+    from rayedit.editors.asyrp.artifact import read_direction_meta
     from rayedit.editors.asyrp.editor import asyrp_from_spec
 
-    _, meta = load_direction(args.direction[0])
-    model = load_diffusion(ModelSpec(name=meta["model_id"]), device="cpu")
+    model = load_diffusion(ModelSpec(name=read_direction_meta(args.direction[0])["model_id"]), device="cpu")
     for given in strength_sets:
         each = given * len(args.direction) if len(given) == 1 else given
         editor_spec = AsyrpSpec(directions=[DirectionUse(url=u, strength=c) for u, c in zip(args.direction, each,

@@ -223,3 +223,11 @@ def test_eval_edit_rejects_bad_strengths_before_loading_anything(capsys):
     assert "--strengths '1,x': not a number" in capsys.readouterr().err
     assert main(["toy", "eval-edit", "--direction", "/a", "/b", "--strengths", "1", "1,2,3"]) == 2
     assert "one value or one per direction (2)" in capsys.readouterr().err
+
+
+def test_cli_lists_the_generators_attributes():
+    from rayedit.cli import TOY_BACKGROUNDS, TOY_COLOURS, TOY_SHAPES
+    from rayedit.toy.generator import BACKGROUNDS, COLOURS
+
+    # cli.py repeats them so --help needs no imports; they must not drift apart
+    assert (TOY_COLOURS, TOY_BACKGROUNDS, TOY_SHAPES) == (list(COLOURS), list(BACKGROUNDS), list(SHAPES))

@@ -8,7 +8,6 @@ else the random-weight ``tiny`` preset (and says so). ``--editor`` picks one of 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,11 +128,6 @@ def mean_scores(manifest_rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in sorted(values.items())}
 
 
-def _training_steps(direction: Path) -> int:
-    """The DDIM steps a direction was trained with (its direction.json): the demo applies it with as many."""
-    return int(json.loads((direction / "direction.json").read_text())["steps"])
-
-
 def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int | None = None, progress: bool = True,
              editor: str = "best") -> DemoResult:
     """Generate ``n`` toy images (if not there yet), run the demo job, judge it and write ``demo.html``. ``steps``:
@@ -149,7 +143,11 @@ def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int | None = None, 
     if edit.editor["kind"] == "dds":
         edit = DemoEdit(edit.model, edit.editor | {"steps": steps or DEMO_DDS_STEPS}, edit.source_colour,
                         edit.target_colour)
-    steps = steps or (_training_steps(TOY_DIRECTION) if edit.editor["kind"] == "asyrp" else 20)
+    if not steps and edit.editor["kind"] == "asyrp":  # apply the direction with the DDIM steps it was trained with
+        from rayedit.editors.asyrp.artifact import read_direction_meta
+
+        steps = int(read_direction_meta(str(TOY_DIRECTION))["steps"])
+    steps = steps or 20
     kind = f"{edit.source_colour} " if edit.source_colour else ""
     if list(Path(root, "input").glob("toy-*.tar")):
         made = "reusing the toy images"
