@@ -422,8 +422,11 @@ class AsyrpTrainSpec(StrictSpec):
     images: InputSpec | None = None
     """Training images (any input the pipeline reads); null: generate them from random noise (the paper's
     'from random noise' mode)."""
+    target_images: InputSpec | None = None
+    """Optional images that already show the target: f_t also learns the way back on them (dh = -f_t(h) towards
+    the source captions), so a negative strength reverses the edit. Our addition to Asyrp; doubles training."""
     max_images: int = Field(100, ge=1)
-    """How many training images: the first N read, or N generated from noise."""
+    """How many training images: the first N read, or N generated from noise (and N of ``target_images``)."""
     steps: int = Field(40, ge=2, le=1000)
     """S, DDIM steps for inversion and training (Asyrp default 40)."""
     spacing: Literal["auto", "linspace", "leading", "trailing"] = "auto"

@@ -191,3 +191,37 @@ def test_global_direction_is_one_shift_for_every_timestep_and_needs_saved_means(
     save_direction(str(tmp_path / "old"), f, meta | {"mean_dh_timesteps": None})  # a direction without means
     with pytest.raises(DirectionMismatch, match="mean dh"):
         asyrp_from_spec(tiny, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "old"))], mode="mean"), steps=6)
+
+
+def test_target_images_learn_the_way_back(tiny, monkeypatch):
+    """Batches of target images alternate with source batches and train dh = -f_t(h) on the reversed text direction."""
+    from rayedit.editors.asyrp import train as train_mod
+    from rayedit.models.clip import load_clip
+
+    deltas, text_dirs = [], []
+    real_eps, real_loss = train_mod.plain_and_edited_eps, train_mod.directional_clip_loss
+
+    def spy_eps(model, x, t, delta, context=None):
+        deltas.append(delta)
+        return real_eps(model, x, t, delta, context)
+
+    def spy_loss(clip, edited, src_emb, text_dir):
+        text_dirs.append(text_dir.clone())
+        return real_loss(clip, edited, src_emb, text_dir)
+
+    monkeypatch.setattr(train_mod, "plain_and_edited_eps", spy_eps)
+    monkeypatch.setattr(train_mod, "directional_clip_loss", spy_loss)
+    settings = train_mod.AsyrpTrainSettings(steps=4, t_edit=500, batch_size=2, lambda_recon=1.0)
+    images, targets = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    f, info = train_mod.train_direction(tiny, load_clip("tiny"), images, "a red circle", "a blue circle", settings,
+                                        progress=False, target_images=targets)
+    per_batch = 2  # edit timesteps 999, 666
+    assert info["target_images"] == 4 and len(info["history"]) == 4 * per_batch
+    block = deltas[0]
+    assert isinstance(block, DeltaBlock)
+    h, temb = torch.randn(2, f.channels, 8, 8), torch.randn(2, f.temb_channels)
+    for k, (delta, text_dir) in enumerate(zip(deltas, text_dirs, strict=True)):
+        reverse = (k // per_batch) % 2 == 1  # source, target, source, target
+        with torch.no_grad():
+            assert torch.allclose(delta(h, temb), -block(h, temb) if reverse else block(h, temb))
+        assert torch.allclose(text_dir, -text_dirs[0] if reverse else text_dirs[0])

@@ -59,6 +59,15 @@ def test_noise_mode_and_lpips_intervals(tmp_path):
     assert meta["interval_curves"]["lpips_random_backbone"] is True
 
 
+def test_target_images_are_read_and_recorded(tmp_path):
+    write_shards(f"{tmp_path}/in/toy", 4, per_shard=4)
+    write_shards(f"{tmp_path}/tgt/toy", 3, per_shard=3, seed=1)
+    raw = _train_spec(tmp_path, target_images={"url": f"{tmp_path}/tgt/toy-*.tar"})
+    meta = train_asyrp_local(parse_spec(raw, kind=AsyrpTrainSpec), progress=False)
+    assert meta["reverse_images"].endswith("tgt/toy-*.tar") and (meta["images"], meta["target_images"]) == (4, 3)
+    assert len(meta["history"]) == (2 + 2) * len(meta["edit_timesteps"])  # 2 source + 2 target batches of <= 2
+
+
 def test_caption_lists_must_pair(tmp_path):
     with pytest.raises(SpecError, match="source has 2 captions but target has 1"):
         parse_spec(_train_spec(tmp_path, source=["a", "b"], target=["c"]), kind=AsyrpTrainSpec)

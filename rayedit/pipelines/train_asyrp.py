@@ -31,11 +31,17 @@ def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
 def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
     """Images in DDIM space: read from ``spec.images``, or generated from noise when it is null."""
     from rayedit.editors.asyrp.train import sample_images
-    from rayedit.stages.model_output import to_model_range
 
     if spec.images is None:
         return sample_images(model, spec.max_images, spec.steps, seed=spec.seed)
-    pixels = read_images(spec.images, model.resolution, spec.max_images)
+    return _read_encoded(spec.images, spec.max_images, model)
+
+
+def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
+    """The first ``limit`` decodable images of an input, in the model's DDIM space."""
+    from rayedit.stages.model_output import to_model_range
+
+    pixels = read_images(spec, model.resolution, limit)
     return model.encode(to_model_range(pixels).to(model.device))
 
 
@@ -89,7 +95,9 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
         lr=spec.lr, optimizer=spec.optimizer, epochs=spec.epochs, batch_size=spec.batch_size, spacing=spec.spacing,
         zero_init=spec.zero_init, seed=spec.seed)
-    delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress)
+    reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
+    delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
+                                  target_images=reverse)
     mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
                                    spec.batch_size)
     meta = {
@@ -97,7 +105,8 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         "model_id": spec.model.name, "model_hash": model_hash(model.unet), "clip": spec.clip.model,
         "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
         "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
-        spec.images.url, "settings": spec.model_dump(mode="json", exclude={"images", "output"}), **info,
+        spec.images.url, "reverse_images": None if spec.target_images is None else spec.target_images.url,
+        "settings": spec.model_dump(mode="json", exclude={"images", "target_images", "output"}), **info,
         "mean_dh_timesteps": mean_ts,
     }
     save_direction(spec.output, delta, meta, mean_dh)

@@ -45,12 +45,14 @@ def _short(captions: str | list[str]) -> str:
 
 
 def train_direction(model, clip, images: torch.Tensor, source: str, target: str, settings: AsyrpTrainSettings,
-                    progress: bool = True) -> tuple[DeltaBlock, dict]:
+                    progress: bool = True, target_images: torch.Tensor | None = None) -> tuple[DeltaBlock, dict]:
     """Train f_t on ``images`` (N, 3, H, W) in [-1, 1]; returns f_t and a summary with the final losses.
 
     Each batch is inverted to x_T; then, from T down to t_edit, one asymmetric step with gradients and one
     optimizer step per timestep. For the paper's "from random noise" mode, pass images sampled from noise
-    (:func:`sample_images`)."""
+    (:func:`sample_images`). ``target_images`` (images that already show the target; our addition, not the
+    paper's): their batches alternate with the source batches and learn the way back, dh = -f_t(h) along the
+    reversed text direction, so a negative strength undoes the edit."""
     torch.manual_seed(settings.seed)
     model.unet.requires_grad_(False)
     clip.model.requires_grad_(False)
@@ -66,20 +68,24 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     if not edit_idx:
         raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
     n = images.shape[0]
-    batches = [(e, s) for e in range(settings.epochs) for s in range(0, n, settings.batch_size)]
+    sides = [(images, 1.0)] + ([(target_images, -1.0)] if target_images is not None else [])
+    longest = max(pool.shape[0] for pool, _ in sides)
+    batches = [(e, s, side) for e in range(settings.epochs) for s in range(0, longest, settings.batch_size)
+               for side in sides if s < side[0].shape[0]]
     bar = tqdm(batches, desc=f"asyrp {_short(source)} -> {_short(target)}", disable=not progress)
     history, start = [], time.time()
-    for _, s in bar:
-        x0 = images[s:s + settings.batch_size].to(model.device)
+    for _, s, (pool, sign) in bar:
+        x0 = pool[s:s + settings.batch_size].to(model.device)
         context = model.empty_prompt_context(x0.shape[0])
+        signed = delta if sign > 0 else (lambda h, temb: -delta(h, temb))  # Eq. 8 with dh = -f_t(h) going back
         with torch.no_grad():
             x = ddim_invert(model.eps_fn(context), x0, ts, model.alphas_cumprod)
             src_emb = clip.embed_images((x0 + 1) / 2)
         for i in edit_idx:
-            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], delta, context)
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], signed, context)
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
             p_src = predicted_x0(x, eps, a[i + 1]).detach()
-            l_clip = directional_clip_loss(clip, p_edit, src_emb, text_dir)
+            l_clip = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
             l_recon = (p_edit - p_src).abs().mean()
             loss = settings.lambda_clip * l_clip + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
             opt.zero_grad(set_to_none=True)
@@ -94,6 +100,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     last = history[-len(edit_idx) * min(len(batches), 4):]
     info = {"lambda_recon": lam_recon, "lambda_clip": settings.lambda_clip, "text_cosine": cosine,
             "timesteps": ts, "edit_timesteps": [ts[i] for i in edit_idx], "images": n,
+            "target_images": 0 if target_images is None else int(target_images.shape[0]),
             "final_clip_loss": sum(h[0] for h in last) / len(last),
             "final_recon_loss": sum(h[1] for h in last) / len(last), "minutes": (time.time() - start) / 60,
             "history": [[round(c, 5), round(r, 5)] for c, r in history]}
