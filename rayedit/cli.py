@@ -388,7 +388,7 @@ def cmd_toy_eval_edit(args) -> int:
     from rayedit.editors.build import build_editor
     from rayedit.models.clip import load_clip
     from rayedit.models.load import load_diffusion
-    from rayedit.toy.edit_eval import evaluate_colour_edit
+    from rayedit.toy.edit_eval import evaluate_edit
 
     if args.target_background and not args.source_background:
         raise SpecError("--target-background needs --source-background (the background the edit starts from)")
@@ -400,7 +400,7 @@ def cmd_toy_eval_edit(args) -> int:
         raise SpecError("give --direction DIR... or --spec JOB.yaml")
     strength_sets = [] if args.spec else _strength_sets(args.strengths, len(args.direction))  # before any loading
     clip = load_clip(args.clip)
-    judge = functools.partial(evaluate_colour_edit, source=args.source, target=args.target, n=args.n, clip=clip,
+    judge = functools.partial(evaluate_edit, source=args.source, target=args.target, n=args.n, clip=clip,
                               source_background=args.source_background, target_background=args.target_background,
                               source_shape=args.source_shape, target_shape=args.target_shape)
     if args.spec:

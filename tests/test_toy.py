@@ -125,16 +125,16 @@ def test_recoloured_share_sees_leftover_source_colour():
 
 
 def test_colour_edit_evaluation_of_the_identity_edit():
-    from rayedit.toy.edit_eval import evaluate_colour_edit
+    from rayedit.toy.edit_eval import evaluate_edit
 
     def identity(x0, captions):
         return x0
 
-    kept = evaluate_colour_edit(identity, "red", "red", n=8, batch=4)
+    kept = evaluate_edit(identity, "red", "red", n=8, batch=4)
     assert kept["n"] == 8 and kept["target_colour_reached"] == kept["preserved_share_of_successes"] == 1.0
     assert kept["recoloured_share_mean"] == 1.0 and sum(v["n"] for v in kept["by_background"].values()) == 8
     assert all(v["success"] == 1.0 for v in kept["by_background"].values())
-    missed = evaluate_colour_edit(identity, "red", "blue", n=8, batch=4)
+    missed = evaluate_edit(identity, "red", "blue", n=8, batch=4)
     assert missed["target_colour_reached"] == 0.0 and missed["recoloured_share_mean"] == 0.0
     assert all(v["reached"] == v["success"] == 0.0 for v in missed["by_background"].values())
 
@@ -143,7 +143,7 @@ def test_two_attribute_edit_needs_both_targets_and_the_shape():
     from itertools import islice
 
     from rayedit.stages.model_output import to_model_range, to_uint8
-    from rayedit.toy.edit_eval import evaluate_colour_edit, images_of_colour
+    from rayedit.toy.edit_eval import evaluate_edit, images_of_colour
     from rayedit.toy.evaluate import HELD_OUT_SEED
     from rayedit.toy.generator import samples
 
@@ -161,12 +161,12 @@ def test_two_attribute_edit_needs_both_targets_and_the_shape():
             return to_model_range(np.stack(out))
         return edit
 
-    both = evaluate_colour_edit(redraw("blue", "black"), "red", "blue", n=6, batch=3, source_background="white",
-                                target_background="black")
+    both = evaluate_edit(redraw("blue", "black"), "red", "blue", n=6, batch=3, source_background="white",
+                         target_background="black")
     assert both["both_targets_reached"] == both["preserved_share_of_successes"] == 1.0
     assert both["shape_kept_background_reached"] == 1.0 and "by_background" not in both
-    colour_only = evaluate_colour_edit(redraw("blue", None), "red", "blue", n=6, batch=3, source_background="white",
-                                       target_background="black")
+    colour_only = evaluate_edit(redraw("blue", None), "red", "blue", n=6, batch=3, source_background="white",
+                                target_background="black")
     assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_background_reached"] == 0.0
     assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0
 
@@ -175,7 +175,7 @@ def test_shape_edit_needs_both_targets_and_the_object_in_place():
     from itertools import islice
 
     from rayedit.stages.model_output import to_model_range, to_uint8
-    from rayedit.toy.edit_eval import evaluate_colour_edit, images_of_colour
+    from rayedit.toy.edit_eval import evaluate_edit, images_of_colour
     from rayedit.toy.evaluate import HELD_OUT_SEED
     from rayedit.toy.generator import samples
 
@@ -194,14 +194,14 @@ def test_shape_edit_needs_both_targets_and_the_object_in_place():
         return edit
 
     kw = {"n": 6, "batch": 3, "source_shape": "square", "target_shape": "circle"}
-    both = evaluate_colour_edit(redraw("blue", "circle"), "red", "blue", **kw)
+    both = evaluate_edit(redraw("blue", "circle"), "red", "blue", **kw)
     assert both["both_targets_reached"] == both["preserved_share_of_successes"] == 1.0
     assert both["target_shape_reached"] == both["shape_reached_background_kept"] == 1.0
     assert both["iou_ge_0.8_share"] < 1.0  # why a shape edit is judged by its centre, not its mask
-    colour_only = evaluate_colour_edit(redraw("blue", None), "red", "blue", **kw)
+    colour_only = evaluate_edit(redraw("blue", None), "red", "blue", **kw)
     assert colour_only["target_colour_reached"] == 1.0 and colour_only["target_shape_reached"] == 0.0
     assert colour_only["both_targets_reached"] == colour_only["preserved_share_of_successes"] == 0.0
-    moved = evaluate_colour_edit(redraw("blue", "circle", dx=4.0), "red", "blue", **kw)
+    moved = evaluate_edit(redraw("blue", "circle", dx=4.0), "red", "blue", **kw)
     assert moved["both_targets_reached"] == 1.0 and moved["preserved_share_of_successes"] == 0.0
 
 

@@ -7,7 +7,7 @@ from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
 from rayedit.editors.asyrp.editor import asyrp_from_spec
 from rayedit.models.load import load_diffusion, toy_weights_shipped
 from rayedit.pipelines.demo import TOY_WEIGHTS
-from rayedit.toy.edit_eval import evaluate_colour_edit
+from rayedit.toy.edit_eval import evaluate_edit
 
 COLOUR, SHAPE = TOY_WEIGHTS / "toy-red-to-blue", TOY_WEIGHTS / "toy-square-to-circle"
 BOTH_WAYS = TOY_WEIGHTS / "toy-red-blue-both-ways"
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(
 def _both_targets(model, strengths: list[float], n: int) -> dict:
     spec = AsyrpSpec(directions=[DirectionUse(url=str(d), strength=c) for d, c in zip((COLOUR, SHAPE), strengths,
                                                                                       strict=True)], boost=False)
-    return evaluate_colour_edit(asyrp_from_spec(model, spec, steps=40), "red", "blue", n=n, batch=n,
-                                source_shape="square", target_shape="circle")
+    return evaluate_edit(asyrp_from_spec(model, spec, steps=40), "red", "blue", n=n, batch=n,
+                         source_shape="square", target_shape="circle")
 
 
 def test_colour_and_shape_directions_combine():
@@ -39,7 +39,7 @@ def test_colour_and_shape_directions_combine():
 
 def _blue_to_red(model, direction, strength: float, n: int) -> dict:
     spec = AsyrpSpec(directions=[DirectionUse(url=str(direction), strength=strength)], boost=False)
-    return evaluate_colour_edit(asyrp_from_spec(model, spec, steps=40), "blue", "red", n=n, batch=n)
+    return evaluate_edit(asyrp_from_spec(model, spec, steps=40), "blue", "red", n=n, batch=n)
 
 
 def test_negative_strength_goes_back_only_when_trained_both_ways():

@@ -100,14 +100,15 @@ def success_by_background(sources: np.ndarray, edited: np.ndarray, target: str) 
 
 
 @torch.no_grad()
-def evaluate_colour_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None,
-                         source_background: str | None = None, target_background: str | None = None,
-                         source_shape: str | None = None, target_shape: str | None = None) -> dict:
-    """Run ``edit`` ((x0 in [-1, 1], captions) -> edited) on ``n`` held-out ``source``-coloured images; the oracle's
-    verdict against ``target`` (also per source background), how much of each object took the target colour, the
-    object hue before/after (circular means) and its mean signed shift per image, and directional CLIP when ``clip``
-    is given. ``source_background`` / ``source_shape``: only such images; ``target_background`` or ``target_shape``:
-    a two-attribute edit (the colour and that attribute), judged by :func:`verdict` with both targets."""
+def evaluate_edit(edit, source: str, target: str, n: int = 200, batch: int = 50, clip=None,
+                  source_background: str | None = None, target_background: str | None = None,
+                  source_shape: str | None = None, target_shape: str | None = None) -> dict:
+    """Judge a colour edit, or a colour + background / shape edit: run ``edit`` ((x0 in [-1, 1], captions) ->
+    edited) on ``n`` held-out ``source``-coloured images; the oracle's verdict against ``target`` (also per source
+    background), how much of each object took the target colour, the object hue before/after (circular means) and
+    its mean signed shift per image, and directional CLIP when ``clip`` is given. ``source_background`` /
+    ``source_shape``: only such images; ``target_background`` or ``target_shape``: a two-attribute edit (the colour
+    and that attribute), judged by :func:`verdict` with both targets."""
     src, captions = images_of_colour(source, n, background=source_background, shape=source_shape)
     outs, seconds = [], 0.0
     for s in range(0, n, batch):
