@@ -427,6 +427,30 @@ def cmd_toy_eval_edit(args) -> int:
     return 0
 
 
+def cmd_toy_asyrp_ceiling(args) -> int:
+    """Upper bounds of an Asyrp colour edit on held-out toy images, judged by the oracle (one JSON line each):
+    ``plain`` (no edit: inversion + reconstruction), ``ideal_p`` (the asymmetric reverse process with an oracle P_t:
+    the source trajectory's P_t, recoloured exactly) and ``fitted_dh`` (a free dh per image and step, fitted so
+    that the U-Net's P_t(x_t | h + dh) approaches that oracle; with |dh| / |h| per timestep). If ideal_p succeeds
+    and fitted_dh does too, the process and h-space can make the edit in place, and a trained f_t that fails to falls
+    short in its training, not in the editor."""
+    import json as _json
+
+    from rayedit.config import ModelSpec, SpecError
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.asyrp_ceiling import asyrp_ceiling
+
+    if args.source == args.target:
+        raise SpecError("--source and --target are the same colour: nothing to edit")
+    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    results = asyrp_ceiling(model, args.source, args.target, n=args.n, fit_n=args.fit_n, steps=args.steps,
+                            t_edit=args.t_edit, t_max=args.t_max, fit_iters=args.fit_iters, lr=args.lr)
+    for name, verdict_ in results.items():
+        head = {"editor": name, "model": args.model, "t_edit": args.t_edit, "t_max": args.t_max}
+        print(_json.dumps(head | verdict_))
+    return 0
+
+
 def cmd_toy_eval_filters(args) -> int:
     """How well each score of a job spec separates successful from failed edits on held-out toy images: the spec's
     editor edits --n images of the source colour, its score section scores them, the oracle judges each (target
@@ -795,6 +819,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Asyrp dh per image, or the saved mean / global direction (default: %(default)s)")
     tv.add_argument("--clip", default="toy-clip", help="CLIP for directional similarity (default: %(default)s)")
     tv.set_defaults(fn=cmd_toy_eval_edit)
+
+    tc = toy_sub.add_parser("asyrp-ceiling", help="what the asymmetric process and h-space can do with an oracle",
+                            description=cmd_toy_asyrp_ceiling.__doc__)
+    tc.add_argument("--model", default="toy-text-ddpm", help="toy model preset or folder (default: %(default)s)")
+    tc.add_argument("--source", default="red", choices=TOY_COLOURS, help="colour of the images to edit (default: red)")
+    tc.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
+    tc.add_argument("--n", type=int, default=100, help="held-out images for plain and ideal_p (default: %(default)s)")
+    tc.add_argument("--fit-n", type=int, default=20,
+                    help="of those, images for fitted_dh (slow: ~10 s each here; 0 skips it; default: %(default)s)")
+    tc.add_argument("--fit-iters", type=int, default=30,
+                    help="Adam steps per image and timestep (default: %(default)s)")
+    tc.add_argument("--lr", type=float, default=0.05, help="Adam step size for the fitted dh (default: %(default)s)")
+    tc.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")
+    tc.add_argument("--t-edit", type=int, default=500, help="lowest edited timestep (default: %(default)s)")
+    tc.add_argument("--t-max", type=int, default=1000, help="highest edited timestep (default: all, %(default)s)")
+    tc.set_defaults(fn=cmd_toy_asyrp_ceiling)
 
     tf = toy_sub.add_parser("eval-filters", help="ROC AUC of each score against the oracle's verdict",
                             description=cmd_toy_eval_filters.__doc__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,8 +61,8 @@ def draw(sample: ToySample, res: int = 32, texture: np.ndarray | None = None) ->
     return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
-def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarray]:
-    """The ``index``-th sample of the ``seed`` stream and its image."""
+def _drawn(seed: int, index: int, res: int) -> tuple[ToySample, np.ndarray]:
+    """The ``index``-th sample of the ``seed`` stream and its background texture."""
     rng = np.random.default_rng([seed, index])
     size = rng.uniform(0.17, 0.28) * res
     margin = size + 1
@@ -71,8 +71,22 @@ def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarr
         background=str(rng.choice(list(BACKGROUNDS))),
         cx=float(rng.uniform(margin, res - margin)), cy=float(rng.uniform(margin, res - margin)), size=float(size),
     )
-    texture = rng.normal(0, 4.0, (res, res, 1)).astype(np.float32)  # lightly textured background
+    return s, rng.normal(0, 4.0, (res, res, 1)).astype(np.float32)  # lightly textured background
+
+
+def sample_at(seed: int, index: int, res: int = 32) -> tuple[ToySample, np.ndarray]:
+    """The ``index``-th sample of the ``seed`` stream and its image."""
+    s, texture = _drawn(seed, index, res)
     return s, draw(s, res, texture)
+
+
+def recoloured_at(seed: int, index: int, colour: str, res: int = 32) -> np.ndarray:
+    """The ``index``-th image of the ``seed`` stream with its object in ``colour`` instead: the same shape, place and
+    background texture - the exact target of a colour edit."""
+    if colour not in COLOURS:
+        raise ValueError(f"unknown colour {colour!r}; the toy world has {', '.join(COLOURS)}")
+    s, texture = _drawn(seed, index, res)
+    return draw(replace(s, colour=colour), res, texture)
 
 
 def samples(seed: int = 0, colour: str | None = None, res: int = 32, background: str | None = None,

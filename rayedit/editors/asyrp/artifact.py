@@ -31,20 +31,24 @@ def save_direction(url: str, delta: DeltaBlock, meta: dict, mean_dh: torch.Tenso
         f.write(json.dumps(full, indent=2))
 
 
-def read_direction_meta(url: str) -> dict:
-    """The JSON of a direction saved by :func:`save_direction` (how it was made: model, steps, t_edit, ...)."""
-    fs, root = fsspec.core.url_to_fs(url)
+def _meta_at(fs, root: str, url: str) -> dict:
+    """The direction JSON under ``root`` on ``fs`` (``url`` names it in the error)."""
     if not fs.exists(f"{root}/{META}"):
         raise FileNotFoundError(f"no Asyrp direction at {url!r} (expected {META} and {WEIGHTS})")
     with fs.open(f"{root}/{META}") as f:
         return json.loads(f.read())
 
 
+def read_direction_meta(url: str) -> dict:
+    """The JSON of a direction saved by :func:`save_direction` (how it was made: model, steps, t_edit, ...)."""
+    return _meta_at(*fsspec.core.url_to_fs(url), url)
+
+
 def load_direction(url: str) -> tuple[DeltaBlock, dict]:
     """Read a direction saved by :func:`save_direction` (safetensors only, nothing unpickled). The mean direction,
     when saved, is ``delta.mean_dh`` (else None)."""
-    meta = read_direction_meta(url)
     fs, root = fsspec.core.url_to_fs(url)
+    meta = _meta_at(fs, root, url)
     delta = DeltaBlock(meta["channels"], meta["temb_channels"])
     with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
         state = load_safetensors(f.read())
