@@ -27,7 +27,7 @@ def _zero(h, temb):
 def test_zero_delta_gives_the_plain_epsilon_twice(tiny):
     x = torch.randn(3, 3, 32, 32)
     eps, eps_edit = plain_and_edited_eps(tiny, x, 400, _zero)
-    assert torch.allclose(eps, eps_edit, atol=1e-6)
+    assert torch.allclose(eps, eps_edit, atol=1e-5)  # batch-size-dependent float32 kernels differ by ~1e-6
     assert torch.allclose(eps, tiny.eps_fn()(x, 400), atol=1e-5)
 
 
@@ -51,7 +51,7 @@ def test_conditional_unet_h_space(tmp_path):
     x = torch.randn(2, 4, 16, 16)
     ctx = m.embed_prompts(["a cat", "a dog"])
     eps, eps_edit = plain_and_edited_eps(m, x, 500, _zero, context=ctx)
-    assert torch.allclose(eps, eps_edit, atol=1e-6)
+    assert torch.allclose(eps, eps_edit, atol=1e-5)  # batch-size-dependent float32 kernels differ by ~1e-6
     hs = []
     with capture_h(m.unet, hs):
         m.eps_fn(ctx)(x, 500)
@@ -72,7 +72,8 @@ def test_editor_runs_a_text_conditioned_unet_on_the_empty_prompt():
 
     ed = AsyrpEditor(m, [delta_for(m.unet)], [0.0], steps=4, t_edit=500, t_boost=0, train_steps=4, boost=False)
     out = ed(x0)
-    assert torch.allclose(out, ddim_with(""), atol=1e-5)
+    ref = ddim_with("")
+    assert torch.allclose(out, ref, atol=1e-5 * float(ref.abs().max()))  # random-weight outputs reach ~200
     assert not torch.allclose(out, ddim_with("a cat"), atol=1e-3)  # the context is the empty prompt's
     samples = sample_images(m, 3, steps=4, batch=2)
     assert samples.shape == (3, 4, 16, 16)  # in DDIM (latent) space, like the training images
@@ -94,7 +95,7 @@ def test_editor_with_zero_strength_is_plain_ddim(tiny):
     ts = make_timesteps(6, 1000, "linspace")
     eps = tiny.eps_fn()
     plain = ddim_sample(eps, ddim_invert(eps, x0, ts, tiny.alphas_cumprod), ts, tiny.alphas_cumprod)
-    assert torch.allclose(ed(x0), plain, atol=1e-5)
+    assert torch.allclose(ed(x0), plain, atol=1e-5 * float(plain.abs().max()))  # random-weight outputs reach ~400
     edited = AsyrpEditor(tiny, [delta_for(tiny.unet)], [1.0], steps=6, t_edit=500, t_boost=0, train_steps=6,
                          boost=False)(x0)
     assert not torch.allclose(edited, plain, atol=1e-3)
