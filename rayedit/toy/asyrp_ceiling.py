@@ -16,12 +16,12 @@ from itertools import islice
 import numpy as np
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0
+from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0, to_epsilon
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import recoloured_at, samples
-from rayedit.toy.verdict import verdict
+from rayedit.toy.verdict import verdict_of
 
 
 def paired_images(colour: str, target: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -31,23 +31,17 @@ def paired_images(colour: str, target: str, n: int, seed: int = HELD_OUT_SEED) -
             np.stack([recoloured_at(seed, i, target) for i, _, _ in picked]))
 
 
-def source_trajectory_p(model, x0: torch.Tensor, ts: list[int]) -> dict[int, torch.Tensor]:
-    """P_t (the predicted x_0, Asyrp Eq. 4) at every grid index along the plain trajectory: inversion of ``x0``
-    on the empty prompt, then deterministic DDIM back."""
-    a = grid_alphas(model.alphas_cumprod, ts)
-    eps_fn = model.eps_fn(model.empty_prompt_context(x0.shape[0]))
-    x = ddim_invert(eps_fn, x0, ts, model.alphas_cumprod)
+def source_trajectory_p(eps_fn, x: torch.Tensor, ts: list[int],
+                        alphas_cumprod: torch.Tensor) -> dict[int, torch.Tensor]:
+    """P_t (the predicted x_0, Asyrp Eq. 4) at every grid index along the plain trajectory: deterministic DDIM with
+    ``eps_fn`` from the inverted ``x`` (x_T) back down the grid."""
+    a = grid_alphas(alphas_cumprod, ts)
     out = {}
     for i in range(len(ts) - 1, -1, -1):
         eps = eps_fn(x, ts[i])
         out[i] = predicted_x0(x, eps, a[i + 1])
         x = ddim_step(x, eps, a[i + 1], a[i])
     return out
-
-
-def _eps_for(x: torch.Tensor, p: torch.Tensor, alpha: float) -> torch.Tensor:
-    """The noise estimate whose predicted x_0 at x_t is ``p`` (Asyrp Eq. 4 solved for eps)."""
-    return (x - alpha**0.5 * p) / (1 - alpha) ** 0.5
 
 
 def ceiling_edit(model, x0: torch.Tensor, y: torch.Tensor, steps: int = 40, t_edit: int = 500, t_max: int = 1000,
@@ -62,8 +56,10 @@ def ceiling_edit(model, x0: torch.Tensor, y: torch.Tensor, steps: int = 40, t_ed
     context = model.empty_prompt_context(x0.shape[0])
     plain = model.eps_fn(context)
     with torch.no_grad():
-        p_src = source_trajectory_p(model, x0, ts)
         x = ddim_invert(plain, x0, ts, model.alphas_cumprod)
+        p_src = source_trajectory_p(plain, x, ts, model.alphas_cumprod)
+    if fit_iters:
+        model.unet.requires_grad_(False)  # only dh learns
     ratios = {}
     for i in range(len(ts) - 1, -1, -1):
         t = ts[i]
@@ -74,7 +70,7 @@ def ceiling_edit(model, x0: torch.Tensor, y: torch.Tensor, steps: int = 40, t_ed
             continue
         wanted = p_src[i] + (y - x0)  # the oracle P_t: the source trajectory's, recoloured
         if not fit_iters:
-            x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=_eps_for(x, wanted, a[i + 1]))
+            x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=to_epsilon(wanted, x, a[i + 1], "sample"))
             continue
         eps_edit, ratios[t] = _fit_dh(model, x, t, context, wanted, a[i + 1], fit_iters, lr)
         x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
@@ -93,7 +89,6 @@ def _fit_dh(model, x: torch.Tensor, t: int, context, wanted: torch.Tensor, alpha
         seen["h"] = h.detach()
         return dh
 
-    model.unet.requires_grad_(False)  # only dh learns
     plain_and_edited_eps(model, x, t, delta, context)  # sizes dh like h
     opt = torch.optim.Adam([dh], lr=lr)
     with torch.enable_grad():
@@ -111,8 +106,7 @@ def _fit_dh(model, x: torch.Tensor, t: int, context, wanted: torch.Tensor, alpha
 
 def judge(source: np.ndarray, edited: torch.Tensor, target: str) -> dict:
     """The oracle's verdict on ``edited`` (model range) against ``target``, keyed like ``rayedit toy eval-edit``."""
-    out = to_uint8(edited)
-    return verdict([(str(k), a, b) for k, (a, b) in enumerate(zip(source, out, strict=True))], target)
+    return verdict_of(source, to_uint8(edited), target)
 
 
 def asyrp_ceiling(model, source: str = "red", target: str = "blue", n: int = 100, fit_n: int = 20, steps: int = 40,

@@ -13,7 +13,7 @@ from rayedit.stages.model_output import to_model_range, to_uint8
 from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import nearest_colour, read_image
-from rayedit.toy.verdict import verdict
+from rayedit.toy.verdict import verdict, verdict_of
 
 
 def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED, background: str | None = None,
@@ -118,8 +118,7 @@ def evaluate_edit(edit, source: str, target: str, n: int = 200, batch: int = 50,
         seconds += time.perf_counter() - start
         outs.append(to_uint8(edited))
     out = np.concatenate(outs)
-    result = verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(src, out, strict=True))], target,
-                     target_background, target_shape)
+    result = verdict_of(src, out, target, target_background, target_shape)
     before, after = [object_hue(a) for a in src], [object_hue(o) for o in out]
     pairs = [(b, a) for b, a in zip(before, after, strict=True) if a is not None]
     if target_background is None and target_shape is None:

@@ -36,6 +36,13 @@ MAX_SHIFT_PX = 2.0
 the square around it overlap ~0.79 at best)."""
 
 
+def verdict_of(sources: np.ndarray, edited: np.ndarray, target_colour: str | None = None,
+               target_background: str | None = None, target_shape: str | None = None) -> dict:
+    """:func:`verdict` on aligned uint8 arrays of source and edited images (each pair keyed by its position)."""
+    return verdict([(str(i), a, b) for i, (a, b) in enumerate(zip(sources, edited, strict=True))], target_colour,
+                   target_background, target_shape)
+
+
 def edit_succeeded(source: np.ndarray, edited: np.ndarray, target_colour: str) -> bool:
     """The toy world's ground truth for one colour edit: both images readable, the target colour reached, shape and
     background kept, and the object's mask IoU with the source >= 0.8 (:func:`verdict`'s rule for one pair)."""
