@@ -827,7 +827,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
     tc.add_argument("--n", type=int, default=100, help="held-out images for plain and ideal_p (default: %(default)s)")
     tc.add_argument("--fit-n", type=int, default=20,
-                    help="of those, images for fitted_dh (slow: ~10 s each here; 0 skips it; default: %(default)s)")
+                    help="of those, images for fitted_dh (slow: ~14 s each here; 0 skips it; default: %(default)s)")
     tc.add_argument("--fit-iters", type=int, default=30,
                     help="Adam steps per image and timestep (default: %(default)s)")
     tc.add_argument("--lr", type=float, default=0.05, help="Adam step size for the fitted dh (default: %(default)s)")
