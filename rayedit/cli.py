@@ -163,16 +163,19 @@ def _load_train_spec(args):
 
 
 def cmd_train_asyrp(args) -> int:
-    """Train one Asyrp direction (f_t) from a source and a target caption, as a Ray task (on a GPU when the spec's
-    resources.num_gpus asks for one). Writes direction.safetensors + direction.json to the spec's output."""
+    """Train one Asyrp direction (f_t) from a source and a target caption - or from before/after image pairs
+    (paired_targets) - as a Ray task (on a GPU when the spec's resources.num_gpus asks for one). Writes
+    direction.safetensors + direction.json to the spec's output."""
     from rayedit.pipelines.train_asyrp import train_asyrp
 
     spec = _load_train_spec(args)
     meta = train_asyrp(spec, address=args.address, progress=not args.no_progress)
     print(f"rayedit: direction {meta['name']!r} saved to {spec.output}")
+    losses = (f"pair {meta['final_pair_loss']:.4f}" if meta["loss"] == "paired" else
+              f"clip {meta['final_clip_loss']:.4f}, recon {meta['final_recon_loss']:.4f} "
+              f"(lambda_recon {meta['lambda_recon']:.3g})")
     print(f"  t_edit {meta['t_edit']}, t_boost {meta['t_boost']}, {meta['images']} images, "
-          f"{meta['minutes']:.1f} min; final losses: clip {meta['final_clip_loss']:.4f}, "
-          f"recon {meta['final_recon_loss']:.4f} (lambda_recon {meta['lambda_recon']:.3g})")
+          f"{meta['minutes']:.1f} min; final losses: {losses}")
     return 0
 
 
@@ -345,7 +348,7 @@ def cmd_toy_generate(args) -> int:
     from rayedit.toy.generator import write_shards
 
     paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour,
-                         background=args.background, shape=args.shape)
+                         background=args.background, shape=args.shape, recolour=args.recolour)
     print(f"rayedit: {args.n} toy images in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
     return 0
 
@@ -786,6 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--colour", default=None, choices=TOY_COLOURS, help="only objects of this colour")
     tg.add_argument("--background", default=None, choices=TOY_BACKGROUNDS, help="only images on this background")
     tg.add_argument("--shape", default=None, choices=TOY_SHAPES, help="only objects of this shape")
+    tg.add_argument("--recolour", default=None, choices=TOY_COLOURS, metavar="COLOUR",
+                    help="write the same images (same keys) with the object in COLOUR instead: the exact targets of "
+                         "a colour edit, e.g. `paired_targets` for `rayedit train asyrp`")
     tg.set_defaults(fn=cmd_toy_generate)
     tgv = toy_sub.add_parser("eval-generated", help="prompt match of a generated toy set, judged by the oracle",
                              description=cmd_toy_eval_generated.__doc__)

@@ -425,6 +425,10 @@ class AsyrpTrainSpec(StrictSpec):
     target_images: InputSpec | None = None
     """Optional images that already show the target: f_t also learns the way back on them (dh = -f_t(h) towards
     the source captions), so a negative strength reverses the edit. Our addition to Asyrp; doubles training."""
+    paired_targets: InputSpec | None = None
+    """Optional: the training images already edited, under the same keys (e.g. the output shards of a DDS job, or
+    `rayedit toy generate --recolour`). f_t then learns by regression instead of CLIP: the edited P_t should be the
+    source's P_t plus (target - source), measured in epsilon space. Our addition to Asyrp; needs ``images``."""
     max_images: int = Field(100, ge=1)
     """How many training images: the first N read, or N generated from noise (and N of ``target_images``)."""
     steps: int = Field(40, ge=2, le=1000)
@@ -433,6 +437,9 @@ class AsyrpTrainSpec(StrictSpec):
     """Timestep grid (see ddim.spacing)."""
     t_edit: int | None = Field(None, ge=0, le=999)
     """Last timestep that gets dh; null: from LPIPS curves (LPIPS(x, P_t) reaches 0.33 - delta)."""
+    t_max: int | None = Field(None, ge=0, le=999)
+    """First timestep that gets dh; null: T (the paper's [T, t_edit]). A narrow window such as [500, 600] keeps the
+    layout that the early steps fix (our addition; measure with `rayedit toy asyrp-ceiling --t-max`)."""
     t_boost: int | None = Field(None, ge=0, le=999)
     """Start of quality boosting; null: from LPIPS curves (LPIPS(x, x_t) reaches 1.2)."""
     lpips: LpipsSpec = Field(default_factory=LpipsSpec)
@@ -447,12 +454,17 @@ class AsyrpTrainSpec(StrictSpec):
     """Learning rate (official: SGD 0.5)."""
     optimizer: Literal["sgd", "adam"] = "sgd"
     """Optimizer for f_t."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """``constant`` (the authors'), or ``cosine``: decay to 0 over all optimizer steps (one per batch and timestep)."""
     epochs: int = Field(1, ge=1)
-    """Passes over the training images."""
+    """Passes over the training images (the first in order, later ones shuffled)."""
     batch_size: int = Field(4, ge=1)
     """Images per optimisation trajectory."""
     zero_init: bool = False
     """Start f_t at dh = 0 (default: PyTorch's init, as the authors' code, where dh starts as random noise)."""
+    arch: Literal["paper", "seeing"] = "paper"
+    """f_t's architecture: ``paper`` (1x1 conv block on h, the authors') or ``seeing`` (our addition: two 3x3 conv
+    layers on h that also see the noisy input x_t through a small strided-conv encoder)."""
     output: str
     """Folder (any fsspec URL) for direction.safetensors + direction.json."""
     resources: TrainResources = Field(default_factory=TrainResources)
@@ -464,6 +476,10 @@ class AsyrpTrainSpec(StrictSpec):
     def _pairs(self):
         if isinstance(self.source, list) and isinstance(self.target, list) and len(self.source) != len(self.target):
             raise ValueError(f"source has {len(self.source)} captions but target has {len(self.target)}")
+        if self.paired_targets is not None and (self.images is None or self.target_images is not None):
+            raise ValueError("paired_targets needs images (the sources they pair with) and excludes target_images")
+        if self.t_max is not None and self.t_edit is not None and self.t_max < self.t_edit:
+            raise ValueError(f"t_max ({self.t_max}) is below t_edit ({self.t_edit}): no timestep would get dh")
         return self
 
 

@@ -218,7 +218,7 @@ def test_target_images_learn_the_way_back(tiny, monkeypatch):
                                         progress=False, target_images=targets)
     per_batch = 2  # edit timesteps 999, 666
     assert info["target_images"] == 4 and len(info["history"]) == 4 * per_batch
-    block = deltas[0]
+    block = f
     assert isinstance(block, DeltaBlock)
     h, temb = torch.randn(2, f.channels, 8, 8), torch.randn(2, f.temb_channels)
     for k, (delta, text_dir) in enumerate(zip(deltas, text_dirs, strict=True)):
@@ -226,3 +226,53 @@ def test_target_images_learn_the_way_back(tiny, monkeypatch):
         with torch.no_grad():
             assert torch.allclose(delta(h, temb), -block(h, temb) if reverse else block(h, temb))
         assert torch.allclose(text_dir, -text_dirs[0] if reverse else text_dirs[0])
+
+
+@pytest.mark.parametrize("preset, x_shape", [("tiny", (2, 3, 32, 32)), ("tiny-latent", (2, 4, 16, 16))])
+def test_seeing_delta_reads_x_t_and_round_trips(preset, x_shape, tmp_path):
+    from rayedit.editors.asyrp.delta import SeeingDeltaBlock
+
+    m = load_diffusion(ModelSpec(name=preset), device="cpu")
+    x = torch.randn(*x_shape)
+    hs = []
+    with capture_h(m.unet, hs):
+        m.eps_fn(m.empty_prompt_context(2))(x, 500)
+    h = hs[0]
+    f = delta_for(m.unet, arch="seeing")
+    assert isinstance(f, SeeingDeltaBlock)
+    temb = torch.randn(2, f.temb_channels)
+    dh = f(h, temb, x)
+    assert dh.shape == h.shape
+    assert not torch.allclose(dh, f(h, temb, torch.randn(*x_shape)))  # dh depends on x_t, not only on h
+    with pytest.raises(ValueError, match="needs the noisy input x_t"):
+        f(h, temb)
+    assert delta_for(m.unet, zero_init=True, arch="seeing")(h, temb, x).abs().max() == 0
+    save_direction(str(tmp_path / "d"), f, {"steps": 4})
+    g, meta = load_direction(str(tmp_path / "d"))
+    assert meta["arch"] == "seeing" and isinstance(g, SeeingDeltaBlock)
+    assert torch.equal(g(h, temb, x), f.eval()(h, temb, x))
+
+
+def test_t_max_limits_the_steps_that_get_dh(tiny):
+    seen = []
+    f = delta_for(tiny.unet)
+    handle = f.register_forward_hook(lambda mod, args, out: seen.append(out.shape[0]))
+    try:
+        x0 = torch.rand(2, 3, 32, 32) * 2 - 1
+        AsyrpEditor(tiny, [f], [1.0], steps=6, t_edit=300, t_boost=0, train_steps=6, boost=False)(x0)
+        everywhere = len(seen)
+        seen.clear()
+        AsyrpEditor(tiny, [f], [1.0], steps=6, t_edit=300, t_boost=0, train_steps=6, boost=False, t_max=700)(x0)
+    finally:
+        handle.remove()
+    assert (everywhere, len(seen)) == (4, 2)  # grid 999, 799, 599, 399 (>= 300): [300, 700] holds 599, 399
+
+
+def test_paired_loss_is_zero_at_the_oracle_and_epsilon_weighted():
+    from rayedit.editors.asyrp.losses import paired_p_loss
+
+    p_src, x0, y = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
+    assert paired_p_loss(p_src + (y - x0), p_src, x0, y, 0.3) == 0
+    off = p_src + (y - x0) + 0.1
+    assert torch.isclose(paired_p_loss(off, p_src, x0, y, 0.5), torch.tensor(0.01))  # a/(1-a) = 1
+    assert torch.isclose(paired_p_loss(off, p_src, x0, y, 0.2), torch.tensor(0.0025))  # a/(1-a) = 1/4

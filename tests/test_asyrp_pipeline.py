@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rayedit.cli import main
-from rayedit.config import AsyrpTrainSpec, SpecError, parse_spec
+from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError, parse_spec
 from rayedit.editors.asyrp.artifact import load_direction
 from rayedit.pipelines.edit import plan_job
 from rayedit.pipelines.train_asyrp import train_asyrp_local
@@ -78,3 +78,57 @@ def test_training_rejects_latent_models(tmp_path):
     spec = parse_spec(_train_spec(tmp_path, model={"name": "tiny-latent"}), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match="latent model .* needs a pixel-space U-Net"):
         train_asyrp_local(spec, progress=False)
+
+
+def test_paired_seeing_direction_trains_saves_and_applies(tmp_path, ray_local, capsys):
+    """Paired targets from `toy generate --recolour`, f_t of arch 'seeing', dh only on [t_edit, t_max]."""
+    write_shards(f"{tmp_path}/in/toy", 5, per_shard=5, colour="red")
+    write_shards(f"{tmp_path}/pairs/toy", 5, per_shard=5, colour="red", recolour="blue")
+    raw = _train_spec(tmp_path, paired_targets={"url": f"{tmp_path}/pairs/toy-*.tar"}, arch="seeing", steps=6,
+                      t_edit=300, t_max=700, zero_init=True, optimizer="adam", lr=1e-3, epochs=2,
+                      lr_schedule="cosine")
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", "asyrp", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
+    assert "final losses: pair " in capsys.readouterr().out
+    f, meta = load_direction(str(tmp_path / "direction"))
+    assert meta["loss"] == "paired" and meta["arch"] == "seeing" and meta["paired_targets"].endswith("toy-*.tar")
+    assert meta["unpaired_images_skipped"] == 0
+    assert meta["edit_timesteps"] == [599, 399] and meta["t_max"] == 700  # 999 and 799 are above t_max
+    pair_losses = [c for c, _ in meta["history"]]
+    assert len(pair_losses) == 2 * 2 * 2 and all(v > 0 for v in pair_losses)  # 2 epochs x 2 batches x 2 steps
+    assert f.arch == "seeing" and f.conv_out.weight.abs().sum() > 0  # trained away from the zero init
+
+    job = {"input": {"url": f"{tmp_path}/in/toy-*.tar"}, "model": {"name": "tiny"}, "ddim": {"steps": 6},
+           "editor": {"kind": "asyrp", "directions": [{"url": str(tmp_path / "direction")}]},
+           "score": {"lpips": {"random_backbone": True}}, "output": {"url": str(tmp_path / "out")}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    assert main(["run", str(tmp_path / "job.yaml"), "--no-progress"]) == 0
+    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"edited"}
+
+
+def test_pairs_are_matched_by_key_and_unpaired_sources_are_counted(tmp_path):
+    from rayedit.pipelines.train_asyrp import read_pairs
+    from rayedit.toy.oracle import read_image
+
+    write_shards(f"{tmp_path}/in/toy", 4, per_shard=2, colour="red")
+    write_shards(f"{tmp_path}/pairs/toy", 3, per_shard=3, colour="red", recolour="blue")  # the 4th has no target
+    src, tgt, unpaired = read_pairs(InputSpec(url=f"{tmp_path}/in/toy-*.tar"),
+                                    InputSpec(url=f"{tmp_path}/pairs/toy-*.tar"), 32, 10)
+    assert src.shape == tgt.shape == (3, 32, 32, 3) and unpaired == 1
+    for a, b in zip(src, tgt, strict=True):
+        ra, rb = read_image(a), read_image(b)
+        assert (ra.colour, rb.colour) == ("red", "blue") and (ra.mask == rb.mask).all()
+    write_shards(f"{tmp_path}/other/toy", 2, per_shard=2, seed=9)
+    with pytest.raises(SpecError, match="has a decodable image under the same key"):
+        read_pairs(InputSpec(url=f"{tmp_path}/in/toy-*.tar"), InputSpec(url=f"{tmp_path}/other/toy-*.tar"), 32, 10)
+
+
+def test_paired_targets_need_images_and_exclude_reverse_training(tmp_path):
+    pairs = {"url": f"{tmp_path}/pairs/toy-*.tar"}
+    with pytest.raises(SpecError, match="paired_targets needs images"):
+        parse_spec(_train_spec(tmp_path, images=None, paired_targets=pairs), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="excludes target_images"):
+        parse_spec(_train_spec(tmp_path, paired_targets=pairs, target_images=pairs), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match=r"t_max \(400\) is below t_edit \(500\)"):
+        parse_spec(_train_spec(tmp_path, t_max=400), kind=AsyrpTrainSpec)

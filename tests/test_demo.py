@@ -49,4 +49,4 @@ def test_demo_runs_the_shipped_asyrp_direction(tmp_path, capsys, ray_local):
     out = capsys.readouterr().out
     assert "Asyrp direction red -> blue" in out and "8 samples accounted for: 8 edited" in out, out
     verdict = re.search(r"oracle verdict on the edits: n 8, .*target_colour_reached ([0-9.]+)", out)
-    assert verdict and float(verdict[1]) >= 0.75, out  # measured: 97.5% of 200 held-out images at strength 1
+    assert verdict and float(verdict[1]) >= 0.75, out  # measured: 100% of 200 held-out images at strength 1

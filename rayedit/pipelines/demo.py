@@ -30,8 +30,9 @@ class DemoResult:
     page: str
 
 
-TOY_DIRECTION = TOY_WEIGHTS / "toy-red-to-blue"
-"""The shipped Asyrp direction red -> blue on toy-text-ddpm (made by examples/toy-asyrp-red-to-blue.yaml)."""
+TOY_DIRECTION = TOY_WEIGHTS / "toy-red-to-blue-paired"
+"""The shipped Asyrp direction red -> blue on toy-text-ddpm that keeps shapes best (made by
+examples/toy-asyrp-red-to-blue-paired.yaml; the caption-trained one is toy-red-to-blue)."""
 TOY_TRANSLATOR = TOY_WEIGHTS / "toy-red-translator"
 """The shipped DDS translator red -> blue / green / yellow (made by examples/toy-dds-translator.yaml)."""
 DEMO_DDS_STEPS = 50

@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
+
 import numpy as np
 import torch
 
 from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError
 
 
-def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
-    """The first ``limit`` decodable images of an input, uint8 (N, res, res, 3); undecodable ones are skipped."""
+def _keyed_images(spec: InputSpec, resolution: int) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, uint8 (res, res, 3) pixels) of every decodable image of an input, in order; undecodable ones skipped."""
     from rayedit.stages.batch import obj_array, ok_mask
     from rayedit.stages.decode import DecodeImages
     from rayedit.stages.read import ReadShards
     from rayedit.storage.shards import plan_shards
 
-    reader, decode, out = ReadShards(spec), DecodeImages(resolution), []
+    reader, decode = ReadShards(spec), DecodeImages(resolution)
     for shard in plan_shards(spec):
         row = {k: obj_array([v]) for k, v in shard.to_row().items()}
         for batch in reader(row):
             batch = decode(batch)
-            out.extend(batch["pixels"][ok_mask(batch)])
-            if len(out) >= limit:
-                return np.stack(out[:limit])
+            ok = ok_mask(batch)
+            yield from zip((str(k) for k in np.asarray(batch["key"])[ok]), batch["pixels"][ok], strict=True)
+
+
+def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
+    """The first ``limit`` decodable images of an input, uint8 (N, res, res, 3); undecodable ones are skipped."""
+    out = [px for _, px in islice(_keyed_images(spec, resolution), limit)]
     if not out:
         raise SpecError(f"images.url {spec.url!r}: no decodable images")
     return np.stack(out)
+
+
+def read_pairs(sources: InputSpec, targets: InputSpec, resolution: int,
+               limit: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``limit`` decodable source images that have a decodable target under the same key, both uint8
+    (N, res, res, 3) row for row, and how many source images were passed over for lack of one (an edit job's output
+    lacks the samples it filtered or failed)."""
+    by_key = dict(_keyed_images(targets, resolution))
+    src, tgt, unpaired = [], [], 0
+    for key, px in _keyed_images(sources, resolution):
+        if len(src) >= limit:
+            break
+        if key not in by_key:
+            unpaired += 1
+            continue
+        src.append(px)
+        tgt.append(by_key[key])
+    if not src:
+        raise SpecError(f"no image of images.url {sources.url!r} has a decodable image under the same key in "
+                        f"paired_targets.url {targets.url!r} ({len(by_key)} target images read)")
+    return np.stack(src), np.stack(tgt), unpaired
 
 
 def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
@@ -37,12 +65,16 @@ def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
     return _read_encoded(spec.images, spec.max_images, model)
 
 
-def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
-    """The first ``limit`` decodable images of an input, in the model's DDIM space."""
+def _encoded(pixels: np.ndarray, model) -> torch.Tensor:
+    """uint8 images in the model's DDIM space."""
     from rayedit.stages.model_output import to_model_range
 
-    pixels = read_images(spec, model.resolution, limit)
     return model.encode(to_model_range(pixels).to(model.device))
+
+
+def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
+    """The first ``limit`` decodable images of an input, in the model's DDIM space."""
+    return _encoded(read_images(spec, model.resolution, limit), model)
 
 
 def _setup(spec: AsyrpTrainSpec, n_images: int):
@@ -90,24 +122,32 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     from rayedit.models.weights import model_hash
 
     model, clip, images, ts = _setup(spec, spec.max_images)
+    paired, unpaired = None, 0
+    if spec.paired_targets is not None:
+        src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
+        images, paired = _encoded(src, model), _encoded(tgt, model)
     found = intervals(spec, model, clip, images, ts)
     settings = AsyrpTrainSettings(
         steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
         lr=spec.lr, optimizer=spec.optimizer, epochs=spec.epochs, batch_size=spec.batch_size, spacing=spec.spacing,
-        zero_init=spec.zero_init, seed=spec.seed)
+        zero_init=spec.zero_init, seed=spec.seed, arch=spec.arch, t_max=spec.t_max,
+        lr_schedule=spec.lr_schedule)
     reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
-                                  target_images=reverse)
+                                  target_images=reverse, paired_targets=paired)
     mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
-                                   spec.batch_size)
+                                   spec.batch_size, spec.t_max)
     meta = {
         "kind": "asyrp-direction", "name": spec.name, "source": spec.source, "target": spec.target,
         "model_id": spec.model.name, "model_hash": model_hash(model.unet), "clip": spec.clip.model,
         "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
+        "t_max": spec.t_max, "paired_targets": None if spec.paired_targets is None else spec.paired_targets.url,
+        "unpaired_images_skipped": unpaired,
         "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
         spec.images.url, "reverse_images": None if spec.target_images is None else spec.target_images.url,
-        "settings": spec.model_dump(mode="json", exclude={"images", "target_images", "output"}), **info,
-        "mean_dh_timesteps": mean_ts,
+        "settings": spec.model_dump(mode="json", exclude={"images", "target_images", "paired_targets", "output"}),
+        **info,
+        "mean_dh_timesteps": mean_ts, **delta.arch_meta(),
     }
     save_direction(spec.output, delta, meta, mean_dh)
     return meta

@@ -108,9 +108,11 @@ def samples(seed: int = 0, colour: str | None = None, res: int = 32, background:
 
 
 def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, res: int = 32, fs=None,
-                 colour: str | None = None, background: str | None = None, shape: str | None = None) -> list[str]:
+                 colour: str | None = None, background: str | None = None, shape: str | None = None,
+                 recolour: str | None = None) -> list[str]:
     """Write ``n`` samples (only ``colour`` / ``shape`` objects, ``background`` images when given) as WebDataset shards
-    ``{prefix}-00000.tar``...; keys name the stream index, so the same seed gives the same files. Returns their
+    ``{prefix}-00000.tar``...; keys name the stream index, so the same seed gives the same files. ``recolour``: each
+    image's object drawn in that colour instead (:func:`recoloured_at`, same key): exact edit targets. Returns their
     paths."""
     import fsspec
 
@@ -123,6 +125,8 @@ def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, r
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for _ in range(start, min(n, start + per_shard)):
                 i, s, img = next(stream)
+                if recolour is not None:
+                    s, img = replace(s, colour=recolour), recoloured_at(seed, i, recolour, res)
                 for ext, data in (("png", encode_image(img)), ("txt", s.caption.encode())):
                     info = tarfile.TarInfo(f"toy{i:07d}.{ext}")
                     info.size, info.mtime = len(data), 0

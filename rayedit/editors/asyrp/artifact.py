@@ -8,15 +8,16 @@ import fsspec
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+from torch import nn
 
-from rayedit.editors.asyrp.delta import DeltaBlock
+from rayedit.editors.asyrp.delta import build_delta
 
 WEIGHTS, META = "direction.safetensors", "direction.json"
 MEAN_DH = "mean_dh"
 """Tensor name of the mean direction (T_edit, C, H, W) in the weights file; its timesteps are in the JSON."""
 
 
-def save_direction(url: str, delta: DeltaBlock, meta: dict, mean_dh: torch.Tensor | None = None) -> None:
+def save_direction(url: str, delta: nn.Module, meta: dict, mean_dh: torch.Tensor | None = None) -> None:
     """Write ``url/direction.safetensors`` (f_t, and the mean direction when given) then ``url/direction.json``
     (the JSON last: it marks completion)."""
     fs, root = fsspec.core.url_to_fs(url)
@@ -26,7 +27,7 @@ def save_direction(url: str, delta: DeltaBlock, meta: dict, mean_dh: torch.Tenso
         state[MEAN_DH] = mean_dh.detach().cpu().contiguous()
     with fs.open(f"{root}/{WEIGHTS}", "wb") as f:
         f.write(save_safetensors(state))
-    full = {**meta, "channels": delta.channels, "temb_channels": delta.temb_channels}
+    full = {**meta, **delta.arch_meta()}
     with fs.open(f"{root}/{META}", "w") as f:
         f.write(json.dumps(full, indent=2))
 
@@ -44,12 +45,12 @@ def read_direction_meta(url: str) -> dict:
     return _meta_at(*fsspec.core.url_to_fs(url), url)
 
 
-def load_direction(url: str) -> tuple[DeltaBlock, dict]:
+def load_direction(url: str) -> tuple[nn.Module, dict]:
     """Read a direction saved by :func:`save_direction` (safetensors only, nothing unpickled). The mean direction,
     when saved, is ``delta.mean_dh`` (else None)."""
     fs, root = fsspec.core.url_to_fs(url)
     meta = _meta_at(fs, root, url)
-    delta = DeltaBlock(meta["channels"], meta["temb_channels"])
+    delta = build_delta(meta)
     with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
         state = load_safetensors(f.read())
     delta.mean_dh = state.pop(MEAN_DH, None)

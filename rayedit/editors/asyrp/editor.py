@@ -6,14 +6,15 @@ import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for
 from rayedit.diffusion.hspace import plain_and_edited_eps
-from rayedit.editors.asyrp.delta import CombinedDelta, DeltaBlock, fixed_delta
+from rayedit.editors.asyrp.delta import CombinedDelta, fixed_delta
 from rayedit.models.errors import DirectionMismatch
 
 
 class AsyrpEditor:
     """Edit clean DDIM-space images with one or more directions (dh = S_train/S_gen * sum_i c_i f^i_t(h)).
 
-    [T, t_edit]: asymmetric steps with dh, eta 0; [t_edit, t_boost]: plain DDIM, eta 0; [t_boost, 0]: eta 1
+    [t_max, t_edit]: asymmetric steps with dh, eta 0 (t_max None: from T, the paper's interval; above t_max plain
+    DDIM); [t_edit, t_boost]: plain DDIM, eta 0; [t_boost, 0]: eta 1
     (quality boosting, ``boost=False`` keeps eta 0). ``seed`` makes the boosting noise reproducible per batch.
     ``mode``: ``per_image`` dh = f_t(h); ``mean`` / ``global``: the directions' saved average dh (per timestep /
     over all timesteps) added to every image alike; ``mean_timesteps`` are the timesteps of those averages.
@@ -21,20 +22,21 @@ class AsyrpEditor:
 
     name = "asyrp"
 
-    def __init__(self, model, deltas: list[DeltaBlock], strengths: list[float], steps: int, t_edit: int,
+    def __init__(self, model, deltas: list[torch.nn.Module], strengths: list[float], steps: int, t_edit: int,
                  t_boost: int, train_steps: int, boost: bool = True, spacing: str = "auto", seed: int = 0,
-                 mode: str = "per_image", mean_timesteps: list[int] | None = None):
+                 mode: str = "per_image", mean_timesteps: list[int] | None = None, t_max: int | None = None):
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_edit, self.t_boost, self.boost, self.seed = t_edit, t_boost, boost, seed
+        self.t_max = t_max if t_max is not None else max(self.timesteps)
         self.fixed = {}
         if mode != "per_image":
             if any(f.mean_dh is None for f in deltas) or not mean_timesteps:
                 raise DirectionMismatch(f"mode {mode!r} needs directions saved with their mean dh (trained by this "
                                         "version of `rayedit train asyrp`); use mode: per_image")
             self.fixed = {t: fixed_delta(deltas, strengths, mean_timesteps, t, mode, train_steps / steps).to(
-                model.device) for t in self.timesteps if t >= t_edit}
+                model.device) for t in self.timesteps if t_edit <= t <= self.t_max}
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
@@ -46,8 +48,9 @@ class AsyrpEditor:
         gen = torch.Generator().manual_seed(self.seed)
         for i in range(len(ts) - 1, -1, -1):
             t = ts[i]
-            if t >= self.t_edit:  # Asyrp Eq. 8: P_t from eps(x_t | h + dh), D_t from eps(x_t)
-                delta = self.delta if not self.fixed else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h))
+            if self.t_edit <= t <= self.t_max:  # Asyrp Eq. 8: P_t from eps(x_t | h + dh), D_t from eps(x_t)
+                delta = ((lambda h, temb, x=x: self.delta(h, temb, x)) if not self.fixed
+                         else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h)))
                 eps, eps_edit = plain_and_edited_eps(m, x, t, delta, context)
                 x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
                 continue
@@ -78,5 +81,5 @@ def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 
         t_edit=spec.t_edit if spec.t_edit is not None else first["t_edit"],
         t_boost=spec.t_boost if spec.t_boost is not None else first["t_boost"],
         train_steps=first["steps"], boost=spec.boost, spacing=spacing, seed=seed, mode=spec.mode,
-        mean_timesteps=first.get("mean_dh_timesteps"),
+        mean_timesteps=first.get("mean_dh_timesteps"), t_max=first.get("t_max"),
     )

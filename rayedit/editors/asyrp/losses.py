@@ -29,3 +29,11 @@ def directional_clip_loss(clip, edited: torch.Tensor, source_embedding: torch.Te
     img = clip.image_features(((edited + 1) / 2).clamp(0, 1))
     d_img = F.normalize(img - source_embedding, dim=-1)
     return (1 - d_img @ text_dir).mean()
+
+
+def paired_p_loss(p_edit: torch.Tensor, p_source: torch.Tensor, x0: torch.Tensor, y: torch.Tensor,
+                  alpha_bar: float) -> torch.Tensor:
+    """Our paired supervision (not the paper's): the edited P_t should equal the source trajectory's P_t moved by
+    the known edit, P_src + (y - x0); weighted by alpha/(1 - alpha), i.e. measured in epsilon space
+    (P_t = (x_t - sqrt(1 - alpha) eps) / sqrt(alpha), DDIM Eq. 12)."""
+    return alpha_bar / (1 - alpha_bar) * F.mse_loss(p_edit, p_source + (y - x0))

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0
 from rayedit.diffusion.hspace import plain_and_edited_eps
-from rayedit.editors.asyrp.delta import DeltaBlock, delta_for
-from rayedit.editors.asyrp.losses import default_lambda_recon, directional_clip_loss, text_direction
+from rayedit.editors.asyrp.delta import delta_for
+from rayedit.editors.asyrp.losses import default_lambda_recon, directional_clip_loss, paired_p_loss, text_direction
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,26 @@ class AsyrpTrainSettings:
     seed: int = 0
     zero_init: bool = False
     """Start f_t at dh = 0 instead of PyTorch's default init (the authors')."""
+    arch: str = "paper"
+    """f_t's architecture (delta.ARCHS): the paper's 1x1 block, or ``seeing`` (also sees x_t)."""
+    t_max: int | None = None
+    """Highest timestep that gets dh (None: T, the paper's [T, t_edit] interval)."""
+    lr_schedule: str = "constant"
+    """``constant`` (the authors'), or ``cosine``: the learning rate decays to 0 over all optimizer steps."""
 
 
-def edit_indices(ts: list[int], t_edit: int) -> list[int]:
-    """Grid indices of the editing interval [T, t_edit], from T down (the steps that get dh)."""
-    return [i for i in range(len(ts) - 1, -1, -1) if ts[i] >= t_edit]
+def edit_indices(ts: list[int], t_edit: int, t_max: int | None = None) -> list[int]:
+    """Grid indices of the editing interval [t_max or T, t_edit], from the top down (the steps that get dh)."""
+    return [i for i in range(len(ts) - 1, -1, -1) if t_edit <= ts[i] <= (t_max if t_max is not None else ts[i])]
+
+
+@torch.no_grad()
+def _plain_down_to(model, x: torch.Tensor, ts: list[int], a: torch.Tensor, first: int, context) -> torch.Tensor:
+    """Plain DDIM from x_T down to grid index ``first`` (the top of the editing interval, when t_max < T)."""
+    eps_fn = model.eps_fn(context)
+    for i in range(len(ts) - 1, first, -1):
+        x = ddim_step(x, eps_fn(x, ts[i]), a[i + 1], a[i])
+    return x
 
 
 def _short(captions: str | list[str]) -> str:
@@ -45,18 +60,22 @@ def _short(captions: str | list[str]) -> str:
 
 
 def train_direction(model, clip, images: torch.Tensor, source: str, target: str, settings: AsyrpTrainSettings,
-                    progress: bool = True, target_images: torch.Tensor | None = None) -> tuple[DeltaBlock, dict]:
+                    progress: bool = True, target_images: torch.Tensor | None = None,
+                    paired_targets: torch.Tensor | None = None) -> tuple[torch.nn.Module, dict]:
     """Train f_t on ``images`` (N, 3, H, W) in [-1, 1]; returns f_t and a summary with the final losses.
 
-    Each batch is inverted to x_T; then, from T down to t_edit, one asymmetric step with gradients and one
-    optimizer step per timestep. For the paper's "from random noise" mode, pass images sampled from noise
+    Each batch is inverted to x_T; then, from t_max (default T) down to t_edit, one asymmetric step with gradients
+    and one optimizer step per timestep. For the paper's "from random noise" mode, pass images sampled from noise
     (:func:`sample_images`). ``target_images`` (images that already show the target; our addition, not the
     paper's): their batches alternate with the source batches and learn the way back, dh = -f_t(h) along the
-    reversed text direction, so a negative strength undoes the edit."""
+    reversed text direction, so a negative strength undoes the edit. ``paired_targets`` (our addition): the same
+    images already edited, row for row; the loss is then :func:`paired_p_loss` instead of CLIP + L1."""
+    if paired_targets is not None and (target_images is not None or paired_targets.shape != images.shape):
+        raise ValueError("paired_targets must match images row for row, and excludes target_images")
     torch.manual_seed(settings.seed)
     model.unet.requires_grad_(False)
     clip.model.requires_grad_(False)
-    delta = delta_for(model.unet, settings.zero_init).to(model.device)
+    delta = delta_for(model.unet, settings.zero_init, settings.arch).to(model.device)
     params = list(delta.parameters())
     opt = (torch.optim.SGD(params, lr=settings.lr) if settings.optimizer == "sgd"
            else torch.optim.Adam(params, lr=settings.lr))
@@ -64,70 +83,96 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     lam_recon = settings.lambda_recon if settings.lambda_recon is not None else default_lambda_recon(cosine)
     ts = grid_for(settings.steps, model.alphas_cumprod, settings.spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
-    edit_idx = edit_indices(ts, settings.t_edit)
+    edit_idx = edit_indices(ts, settings.t_edit, settings.t_max)
     if not edit_idx:
-        raise ValueError(f"t_edit={settings.t_edit} is above every grid timestep (max {ts[-1]})")
+        raise ValueError(f"no grid timestep in [t_edit={settings.t_edit}, t_max={settings.t_max}] (grid "
+                         f"{ts[0]}..{ts[-1]})")
     n = images.shape[0]
     sides = [(images, 1.0)] + ([(target_images, -1.0)] if target_images is not None else [])
     longest = max(pool.shape[0] for pool, _ in sides)
     batches = [(e, s, side) for e in range(settings.epochs) for s in range(0, longest, settings.batch_size)
                for side in sides if s < side[0].shape[0]]
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    orders = [[torch.arange(pool.shape[0])] + [torch.randperm(pool.shape[0], generator=shuffle)
+                                               for _ in range(settings.epochs - 1)] for pool, _ in sides]
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=len(batches) * len(edit_idx))
+                if settings.lr_schedule == "cosine" else None)
     bar = tqdm(batches, desc=f"asyrp {_short(source)} -> {_short(target)}", disable=not progress)
     history, start = [], time.time()
-    for _, s, (pool, sign) in bar:
-        x0 = pool[s:s + settings.batch_size].to(model.device)
+    for e, s, (pool, sign) in bar:  # epoch 0 in order, later epochs shuffled
+        rows = orders[0 if sign > 0 else 1][e][s:s + settings.batch_size]
+        x0 = pool[rows].to(model.device)
+        y = None if paired_targets is None else paired_targets[rows].to(model.device)
         context = model.empty_prompt_context(x0.shape[0])
-        signed = delta if sign > 0 else (lambda h, temb: -delta(h, temb))  # Eq. 8 with dh = -f_t(h) going back
         with torch.no_grad():
             x = ddim_invert(model.eps_fn(context), x0, ts, model.alphas_cumprod)
-            src_emb = clip.embed_images((x0 + 1) / 2)
+            x = _plain_down_to(model, x, ts, a, edit_idx[0], context)
+            x_src = x
+            src_emb = clip.embed_images((x0 + 1) / 2) if y is None else None
         for i in edit_idx:
+            def signed(h, temb, x=x, sign=sign):
+                return sign * delta(h, temb, x)  # Eq. 8; dh = -f_t(h) going back
+
             eps, eps_edit = plain_and_edited_eps(model, x, ts[i], signed, context)
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
-            p_src = predicted_x0(x, eps, a[i + 1]).detach()
-            l_clip = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
-            l_recon = (p_edit - p_src).abs().mean()
-            loss = settings.lambda_clip * l_clip + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
+            if y is None:
+                p_src = predicted_x0(x, eps, a[i + 1]).detach()
+                l_clip = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
+                l_recon = (p_edit - p_src).abs().mean()
+                loss = settings.lambda_clip * l_clip + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
+            else:
+                with torch.no_grad():  # the source's own trajectory, for P_src
+                    eps_src = model.eps_fn(context)(x_src, ts[i])
+                    p_src = predicted_x0(x_src, eps_src, a[i + 1])
+                    x_src = ddim_step(x_src, eps_src, a[i + 1], a[i])
+                loss = l_clip = paired_p_loss(p_edit, p_src, x0, y, float(a[i + 1]))
+                l_recon = (p_edit.detach() - p_src).abs().mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
             with torch.no_grad():  # continue along the edited trajectory, detached (Algorithm 2)
                 x = ddim_step(x, eps.detach(), a[i + 1], a[i], eps_for_x0=eps_edit.detach())
             history.append((l_clip.item(), l_recon.item()))
         recent = history[-len(edit_idx):]
-        bar.set_postfix(clip=f"{sum(h[0] for h in recent) / len(recent):.3f}",
+        bar.set_postfix(**{"clip" if y is None else "pair": f"{sum(h[0] for h in recent) / len(recent):.4f}"},
                         recon=f"{sum(h[1] for h in recent) / len(recent):.3f}")
     last = history[-len(edit_idx) * min(len(batches), 4):]
-    info = {"lambda_recon": lam_recon, "lambda_clip": settings.lambda_clip, "text_cosine": cosine,
+    loss_name = "clip" if paired_targets is None else "pair"
+    info = {"loss": "clip+recon" if paired_targets is None else "paired",
+            "lambda_recon": lam_recon if paired_targets is None else None,  # the paired loss uses neither
+            "lambda_clip": settings.lambda_clip if paired_targets is None else None, "text_cosine": cosine,
             "timesteps": ts, "edit_timesteps": [ts[i] for i in edit_idx], "images": n,
             "target_images": 0 if target_images is None else int(target_images.shape[0]),
-            "final_clip_loss": sum(h[0] for h in last) / len(last),
+            f"final_{loss_name}_loss": sum(h[0] for h in last) / len(last),
             "final_recon_loss": sum(h[1] for h in last) / len(last), "minutes": (time.time() - start) / 60,
             "history": [[round(c, 5), round(r, 5)] for c, r in history]}
     return delta.eval(), info
 
 
 @torch.no_grad()
-def mean_deltas(model, delta: DeltaBlock, images: torch.Tensor, steps: int, t_edit: int, spacing: str = "auto",
-                batch_size: int = 16) -> tuple[list[int], torch.Tensor]:
+def mean_deltas(model, delta: torch.nn.Module, images: torch.Tensor, steps: int, t_edit: int, spacing: str = "auto",
+                batch_size: int = 16, t_max: int | None = None) -> tuple[list[int], torch.Tensor]:
     """The mean direction (Asyrp Sec. 5): dh_t = f_t(h) averaged over ``images`` at each editing timestep, along
     the edited trajectory. Returns (timesteps, tensor (T_edit, C, H, W)); its mean over t is the global direction."""
     ts = grid_for(steps, model.alphas_cumprod, spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
-    edit_idx = edit_indices(ts, t_edit)
+    edit_idx = edit_indices(ts, t_edit, t_max)
     sums = None
     for s in range(0, images.shape[0], batch_size):
         batch = images[s:s + batch_size].to(model.device)
         context = model.empty_prompt_context(batch.shape[0])
         x = ddim_invert(model.eps_fn(context), batch, ts, model.alphas_cumprod)
+        x = _plain_down_to(model, x, ts, a, edit_idx[0], context)
         seen = []
 
-        def record(h, temb, seen=seen):
-            dh = delta(h, temb)
-            seen.append(dh.sum(0))
-            return dh
-
         for i in edit_idx:
+            def record(h, temb, seen=seen, x=x):
+                dh = delta(h, temb, x)
+                seen.append(dh.sum(0))
+                return dh
+
             eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record, context)
             x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)  # Asyrp Eq. 8, as in training
         batch_sums = torch.stack(seen)
