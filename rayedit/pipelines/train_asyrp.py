@@ -77,8 +77,8 @@ def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
     return _encoded(read_images(spec, model.resolution, limit), model)
 
 
-def _setup(spec: AsyrpTrainSpec, n_images: int):
-    """What training and the curves both need: the fp32 model, CLIP, images in DDIM space, and the grid."""
+def _models(spec: AsyrpTrainSpec):
+    """What training and the curves both need: the fp32 model, CLIP, and the grid."""
     from rayedit.diffusion.ddim import grid_for
     from rayedit.models.clip import load_clip
     from rayedit.models.load import load_diffusion, pick_device
@@ -90,8 +90,7 @@ def _setup(spec: AsyrpTrainSpec, n_images: int):
                         "predicted x0 with CLIP as pixels, so it needs a pixel-space U-Net (UNet2DModel, or a "
                         "pixel-space UNet2DConditionModel such as toy-text-ddpm)")
     clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
-    images = training_images(spec.model_copy(update={"max_images": n_images}), model)
-    return model, clip, images, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
+    return model, clip, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
 
 
 def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[int]) -> dict:
@@ -121,11 +120,13 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     from rayedit.editors.asyrp.train import AsyrpTrainSettings, mean_deltas, train_direction
     from rayedit.models.weights import model_hash
 
-    model, clip, images, ts = _setup(spec, spec.max_images)
+    model, clip, ts = _models(spec)
     paired, unpaired = None, 0
-    if spec.paired_targets is not None:
+    if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
         images, paired = _encoded(src, model), _encoded(tgt, model)
+    else:
+        images = training_images(spec, model)
     found = intervals(spec, model, clip, images, ts)
     settings = AsyrpTrainSettings(
         steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
@@ -171,7 +172,8 @@ def asyrp_curves(spec: AsyrpTrainSpec, png: str | None = None) -> dict:
     from rayedit.editors.asyrp.losses import text_direction
     from rayedit.editors.asyrp.plot import plot_curves
 
-    model, clip, images, ts = _setup(spec, spec.curve_images)
+    model, clip, ts = _models(spec)
+    images = training_images(spec.model_copy(update={"max_images": spec.curve_images}), model)
     found = intervals(spec.model_copy(update={"t_edit": None, "t_boost": None}), model, clip, images, ts)
     _, cosine = text_direction(clip, spec.source, spec.target)
     found["edit_threshold"] = edit_threshold(cosine)

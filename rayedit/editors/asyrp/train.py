@@ -44,9 +44,9 @@ def edit_indices(ts: list[int], t_edit: int, t_max: int | None = None) -> list[i
 
 
 @torch.no_grad()
-def _plain_down_to(model, x: torch.Tensor, ts: list[int], a: torch.Tensor, first: int, context) -> torch.Tensor:
-    """Plain DDIM from x_T down to grid index ``first`` (the top of the editing interval, when t_max < T)."""
-    eps_fn = model.eps_fn(context)
+def _plain_down_to(eps_fn, x: torch.Tensor, ts: list[int], a: torch.Tensor, first: int) -> torch.Tensor:
+    """Plain DDIM with ``eps_fn`` from x_T down to grid index ``first`` (the top of the editing interval, when
+    t_max < T)."""
     for i in range(len(ts) - 1, first, -1):
         x = ddim_step(x, eps_fn(x, ts[i]), a[i + 1], a[i])
     return x
@@ -104,9 +104,10 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
         x0 = pool[rows].to(model.device)
         y = None if paired_targets is None else paired_targets[rows].to(model.device)
         context = model.empty_prompt_context(x0.shape[0])
+        plain = model.eps_fn(context)
         with torch.no_grad():
-            x = ddim_invert(model.eps_fn(context), x0, ts, model.alphas_cumprod)
-            x = _plain_down_to(model, x, ts, a, edit_idx[0], context)
+            x = ddim_invert(plain, x0, ts, model.alphas_cumprod)
+            x = _plain_down_to(plain, x, ts, a, edit_idx[0])
             x_src = x
             src_emb = clip.embed_images((x0 + 1) / 2) if y is None else None
         for i in edit_idx:
@@ -122,7 +123,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
                 loss = settings.lambda_clip * l_clip + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
             else:
                 with torch.no_grad():  # the source's own trajectory, for P_src
-                    eps_src = model.eps_fn(context)(x_src, ts[i])
+                    eps_src = plain(x_src, ts[i])
                     p_src = predicted_x0(x_src, eps_src, a[i + 1])
                     x_src = ddim_step(x_src, eps_src, a[i + 1], a[i])
                 loss = l_clip = paired_p_loss(p_edit, p_src, x0, y, float(a[i + 1]))
@@ -163,8 +164,9 @@ def mean_deltas(model, delta: torch.nn.Module, images: torch.Tensor, steps: int,
     for s in range(0, images.shape[0], batch_size):
         batch = images[s:s + batch_size].to(model.device)
         context = model.empty_prompt_context(batch.shape[0])
-        x = ddim_invert(model.eps_fn(context), batch, ts, model.alphas_cumprod)
-        x = _plain_down_to(model, x, ts, a, edit_idx[0], context)
+        plain = model.eps_fn(context)
+        x = ddim_invert(plain, batch, ts, model.alphas_cumprod)
+        x = _plain_down_to(plain, x, ts, a, edit_idx[0])
         seen = []
 
         for i in edit_idx:
