@@ -429,6 +429,17 @@ class AsyrpTrainSpec(StrictSpec):
     """Optional: the training images already edited, under the same keys (e.g. the output shards of a DDS job, or
     `rayedit toy generate --recolour`). f_t then learns by regression instead of CLIP: the edited P_t should be the
     source's P_t plus (target - source), measured in epsilon space. Our addition to Asyrp; needs ``images``."""
+    paired_change_threshold: float | None = Field(None, ge=0.0, lt=1.0)
+    """With ``paired_targets``: pixels whose largest channel changes by at most this share of 0..255 are taken from
+    the source (the edited region grown by 1 px is kept), so an editor's faint global tint or re-rendered noise is not
+    learned as part of the edit; e.g. 0.2. null: the whole difference."""
+    paired_project_t: int | None = Field(None, ge=1, le=999)
+    """With ``paired_targets``: before anything else, project each target onto the model's own images (SDEdit: noise
+    it to this t, seeded, and denoise with the model), so shades or halos the model never draws are replaced by its
+    own; e.g. 200. null: the targets as given."""
+    paired_reverse: bool = False
+    """With ``paired_targets``: the pairs also teach the way back (from each target, dh = -f_t(h) should reach its
+    source), so a negative strength undoes the edit. Doubles training."""
     max_images: int = Field(100, ge=1)
     """How many training images: the first N read, or N generated from noise (and N of ``target_images``)."""
     steps: int = Field(40, ge=2, le=1000)
@@ -478,6 +489,12 @@ class AsyrpTrainSpec(StrictSpec):
             raise ValueError(f"source has {len(self.source)} captions but target has {len(self.target)}")
         if self.paired_targets is not None and (self.images is None or self.target_images is not None):
             raise ValueError("paired_targets needs images (the sources they pair with) and excludes target_images")
+        if self.paired_change_threshold is not None and self.paired_targets is None:
+            raise ValueError("paired_change_threshold needs paired_targets (it masks their difference to the source)")
+        if self.paired_project_t is not None and self.paired_targets is None:
+            raise ValueError("paired_project_t needs paired_targets (the images it projects)")
+        if self.paired_reverse and self.paired_targets is None:
+            raise ValueError("paired_reverse needs paired_targets (the pairs it reverses)")
         if self.t_max is not None and self.t_edit is not None and self.t_max < self.t_edit:
             raise ValueError(f"t_max ({self.t_max}) is below t_edit ({self.t_edit}): no timestep would get dh")
         return self

@@ -276,3 +276,37 @@ def test_paired_loss_is_zero_at_the_oracle_and_epsilon_weighted():
     off = p_src + (y - x0) + 0.1
     assert torch.isclose(paired_p_loss(off, p_src, x0, y, 0.5), torch.tensor(0.01))  # a/(1-a) = 1
     assert torch.isclose(paired_p_loss(off, p_src, x0, y, 0.2), torch.tensor(0.0025))  # a/(1-a) = 1/4
+
+
+def test_reverse_pairs_learn_from_each_target_back_to_its_source(tiny, monkeypatch):
+    """With reverse_pairs, target batches alternate with source batches: dh = -f_t(h), and the loss asks the
+    target's P_t to move by (source - target)."""
+    from rayedit.editors.asyrp import train as train_mod
+    from rayedit.models.clip import load_clip
+
+    deltas, ends = [], []
+    real_eps, real_loss = train_mod.plain_and_edited_eps, train_mod.paired_p_loss
+
+    def spy_eps(model, x, t, delta, context=None):
+        deltas.append(delta)
+        return real_eps(model, x, t, delta, context)
+
+    def spy_loss(p_edit, p_src, x0, y, alpha_bar):
+        ends.append((x0.clone(), y.clone()))
+        return real_loss(p_edit, p_src, x0, y, alpha_bar)
+
+    monkeypatch.setattr(train_mod, "plain_and_edited_eps", spy_eps)
+    monkeypatch.setattr(train_mod, "paired_p_loss", spy_loss)
+    settings = train_mod.AsyrpTrainSettings(steps=4, t_edit=500, batch_size=2)
+    images, targets = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    f, info = train_mod.train_direction(tiny, load_clip("tiny"), images, "a red circle", "a blue circle", settings,
+                                        progress=False, paired_targets=targets, reverse_pairs=True)
+    assert info["reverse_pairs"] is True and len(info["history"]) == 2 * 2  # 1 forward + 1 back batch x 2 steps
+    h, temb = torch.randn(2, f.channels, 8, 8), torch.randn(2, f.temb_channels)
+    for k, (delta, (x0, y)) in enumerate(zip(deltas, ends, strict=True)):
+        back = k >= 2
+        with torch.no_grad():
+            assert torch.allclose(delta(h, temb), -f(h, temb) if back else f(h, temb))
+        assert torch.equal(x0, targets if back else images) and torch.equal(y, images if back else targets)
+    with pytest.raises(ValueError, match="reverse_pairs needs paired_targets"):
+        train_mod.train_direction(tiny, load_clip("tiny"), images, "a", "b", settings, reverse_pairs=True)

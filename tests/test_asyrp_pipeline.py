@@ -86,16 +86,18 @@ def test_paired_seeing_direction_trains_saves_and_applies(tmp_path, ray_local, c
     write_shards(f"{tmp_path}/pairs/toy", 5, per_shard=5, colour="red", recolour="blue")
     raw = _train_spec(tmp_path, paired_targets={"url": f"{tmp_path}/pairs/toy-*.tar"}, arch="seeing", steps=6,
                       t_edit=300, t_max=700, zero_init=True, optimizer="adam", lr=1e-3, epochs=2,
-                      lr_schedule="cosine")
+                      lr_schedule="cosine", paired_change_threshold=0.2, paired_reverse=True,
+                      paired_project_t=300)
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
     assert main(["train", "asyrp", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
     assert "final losses: pair " in capsys.readouterr().out
     f, meta = load_direction(str(tmp_path / "direction"))
     assert meta["loss"] == "paired" and meta["arch"] == "seeing" and meta["paired_targets"].endswith("toy-*.tar")
-    assert meta["unpaired_images_skipped"] == 0
+    assert meta["unpaired_images_skipped"] == 0 and meta["reverse_pairs"] is True
+    assert 0 < meta["paired_changed_share"] <= 1 and meta["settings"]["paired_project_t"] == 300
     assert meta["edit_timesteps"] == [599, 399] and meta["t_max"] == 700  # 999 and 799 are above t_max
     pair_losses = [c for c, _ in meta["history"]]
-    assert len(pair_losses) == 2 * 2 * 2 and all(v > 0 for v in pair_losses)  # 2 epochs x 2 batches x 2 steps
+    assert len(pair_losses) == 2 * 4 * 2 and all(v > 0 for v in pair_losses)  # 2 epochs x (2 + 2 back) x 2 steps
     assert f.arch == "seeing" and f.conv_out.weight.abs().sum() > 0  # trained away from the zero init
 
     job = {"input": {"url": f"{tmp_path}/in/toy-*.tar"}, "model": {"name": "tiny"}, "ddim": {"steps": 6},
@@ -124,11 +126,32 @@ def test_pairs_are_matched_by_key_and_unpaired_sources_are_counted(tmp_path):
         read_pairs(InputSpec(url=f"{tmp_path}/in/toy-*.tar"), InputSpec(url=f"{tmp_path}/other/toy-*.tar"), 32, 10)
 
 
+def test_only_the_targets_of_the_sources_taken_are_decoded(tmp_path, monkeypatch):
+    from rayedit.pipelines.train_asyrp import read_pairs
+    from rayedit.stages import decode
+
+    write_shards(f"{tmp_path}/in/toy", 4, per_shard=2, colour="red")
+    write_shards(f"{tmp_path}/pairs/toy", 6, per_shard=6, colour="red", recolour="blue")
+    decoded = []
+    real = decode.decode_image
+    monkeypatch.setattr(decode, "decode_image", lambda data, *a, **k: decoded.append(1) or real(data, *a, **k))
+    src, tgt, unpaired = read_pairs(InputSpec(url=f"{tmp_path}/in/toy-*.tar"),
+                                    InputSpec(url=f"{tmp_path}/pairs/toy-*.tar"), 32, 2)
+    assert len(src) == len(tgt) == 2 and unpaired == 0
+    assert len(decoded) == 4 + 2  # both source shards (read a shard at a time), but 2 of the 6 targets
+
+
 def test_paired_targets_need_images_and_exclude_reverse_training(tmp_path):
     pairs = {"url": f"{tmp_path}/pairs/toy-*.tar"}
     with pytest.raises(SpecError, match="paired_targets needs images"):
         parse_spec(_train_spec(tmp_path, images=None, paired_targets=pairs), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match="excludes target_images"):
         parse_spec(_train_spec(tmp_path, paired_targets=pairs, target_images=pairs), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="paired_change_threshold needs paired_targets"):
+        parse_spec(_train_spec(tmp_path, paired_change_threshold=0.2), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="paired_project_t needs paired_targets"):
+        parse_spec(_train_spec(tmp_path, paired_project_t=200), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="paired_reverse needs paired_targets"):
+        parse_spec(_train_spec(tmp_path, paired_reverse=True), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match=r"t_max \(400\) is below t_edit \(500\)"):
         parse_spec(_train_spec(tmp_path, t_max=400), kind=AsyrpTrainSpec)

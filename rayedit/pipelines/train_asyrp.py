@@ -11,20 +11,39 @@ import torch
 from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError
 
 
-def _keyed_images(spec: InputSpec, resolution: int) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, uint8 (res, res, 3) pixels) of every decodable image of an input, in order; undecodable ones skipped."""
-    from rayedit.stages.batch import obj_array, ok_mask
-    from rayedit.stages.decode import DecodeImages
+def _samples(spec: InputSpec) -> Iterator[dict]:
+    """Raw (undecoded) sample batches of an input, shard by shard; end-of-shard rows included."""
+    from rayedit.stages.batch import obj_array
     from rayedit.stages.read import ReadShards
     from rayedit.storage.shards import plan_shards
 
-    reader, decode = ReadShards(spec), DecodeImages(resolution)
+    reader = ReadShards(spec)
     for shard in plan_shards(spec):
-        row = {k: obj_array([v]) for k, v in shard.to_row().items()}
-        for batch in reader(row):
-            batch = decode(batch)
-            ok = ok_mask(batch)
-            yield from zip((str(k) for k in np.asarray(batch["key"])[ok]), batch["pixels"][ok], strict=True)
+        yield from reader({k: obj_array([v]) for k, v in shard.to_row().items()})
+
+
+def _keyed_images(spec: InputSpec, resolution: int,
+                  only: set[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, uint8 (res, res, 3) pixels) of every decodable image of an input (only those keyed in ``only`` when
+    given, the rest not decoded), in order; undecodable ones skipped."""
+    from rayedit.stages.batch import ok_mask
+    from rayedit.stages.decode import DecodeImages
+
+    decode = DecodeImages(resolution)
+    for batch in _samples(spec):
+        if only is not None:
+            keep = np.asarray([str(k) in only for k in batch["key"]], bool)
+            batch = {c: v[keep] for c, v in batch.items()}
+        batch = decode(batch)
+        ok = ok_mask(batch)
+        yield from zip((str(k) for k in np.asarray(batch["key"])[ok]), batch["pixels"][ok], strict=True)
+
+
+def _keys(spec: InputSpec) -> set[str]:
+    """The keys of an input's samples, read without decoding any image."""
+    from rayedit.stages.batch import ok_mask
+
+    return {str(k) for batch in _samples(spec) for k in np.asarray(batch["key"])[ok_mask(batch)]}
 
 
 def read_images(spec: InputSpec, resolution: int, limit: int) -> np.ndarray:
@@ -39,21 +58,24 @@ def read_pairs(sources: InputSpec, targets: InputSpec, resolution: int,
                limit: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The first ``limit`` decodable source images that have a decodable target under the same key, both uint8
     (N, res, res, 3) row for row, and how many source images were passed over for lack of one (an edit job's output
-    lacks the samples it filtered or failed)."""
-    by_key = dict(_keyed_images(targets, resolution))
-    src, tgt, unpaired = [], [], 0
+    lacks the samples it filtered or failed). Only the matching targets are decoded and held."""
+    target_keys = _keys(targets)
+    src: dict[str, np.ndarray] = {}
+    unpaired = 0
     for key, px in _keyed_images(sources, resolution):
         if len(src) >= limit:
             break
-        if key not in by_key:
+        if key in target_keys:
+            src[key] = px
+        else:
             unpaired += 1
-            continue
-        src.append(px)
-        tgt.append(by_key[key])
-    if not src:
+    tgt = dict(_keyed_images(targets, resolution, only=set(src)))
+    keys = [k for k in src if k in tgt]
+    unpaired += len(src) - len(keys)  # targets that did not decode
+    if not keys:
         raise SpecError(f"no image of images.url {sources.url!r} has a decodable image under the same key in "
-                        f"paired_targets.url {targets.url!r} ({len(by_key)} target images read)")
-    return np.stack(src), np.stack(tgt), unpaired
+                        f"paired_targets.url {targets.url!r} ({len(target_keys)} target samples read)")
+    return np.stack([src[k] for k in keys]), np.stack([tgt[k] for k in keys]), unpaired
 
 
 def training_images(spec: AsyrpTrainSpec, model) -> torch.Tensor:
@@ -70,6 +92,15 @@ def _encoded(pixels: np.ndarray, model) -> torch.Tensor:
     from rayedit.stages.model_output import to_model_range
 
     return model.encode(to_model_range(pixels).to(model.device))
+
+
+def _projected(model, pixels: np.ndarray, spec: AsyrpTrainSpec) -> np.ndarray:
+    """uint8 targets projected onto the model's own images (:func:`project_onto_model` at ``paired_project_t``)."""
+    from rayedit.editors.asyrp.pair_projection import project_onto_model
+    from rayedit.stages.model_output import to_uint8
+
+    return to_uint8(project_onto_model(model, _encoded(pixels, model), spec.paired_project_t, spec.steps,
+                                       spec.seed, spec.batch_size * 4, spec.spacing))
 
 
 def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
@@ -117,13 +148,18 @@ def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[
 def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
     from rayedit.editors.asyrp.artifact import save_direction
+    from rayedit.editors.asyrp.pair_mask import keep_changed
     from rayedit.editors.asyrp.train import AsyrpTrainSettings, mean_deltas, train_direction
     from rayedit.models.weights import model_hash
 
     model, clip, ts = _models(spec)
-    paired, unpaired = None, 0
+    paired, unpaired, kept = None, 0, None
     if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
+        if spec.paired_project_t is not None:
+            tgt = _projected(model, tgt, spec)
+        if spec.paired_change_threshold is not None:
+            tgt, kept = keep_changed(src, tgt, spec.paired_change_threshold)
         images, paired = _encoded(src, model), _encoded(tgt, model)
     else:
         images = training_images(spec, model)
@@ -135,7 +171,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         lr_schedule=spec.lr_schedule)
     reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
-                                  target_images=reverse, paired_targets=paired)
+                                  target_images=reverse, paired_targets=paired, reverse_pairs=spec.paired_reverse)
     mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
                                    spec.batch_size, spec.t_max)
     meta = {
@@ -143,7 +179,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         "model_id": spec.model.name, "model_hash": model_hash(model.unet), "clip": spec.clip.model,
         "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
         "t_max": spec.t_max, "paired_targets": None if spec.paired_targets is None else spec.paired_targets.url,
-        "unpaired_images_skipped": unpaired,
+        "unpaired_images_skipped": unpaired, "paired_changed_share": kept,
         "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
         spec.images.url, "reverse_images": None if spec.target_images is None else spec.target_images.url,
         "settings": spec.model_dump(mode="json", exclude={"images", "target_images", "paired_targets", "output"}),

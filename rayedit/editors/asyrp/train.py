@@ -61,7 +61,8 @@ def _short(captions: str | list[str]) -> str:
 
 def train_direction(model, clip, images: torch.Tensor, source: str, target: str, settings: AsyrpTrainSettings,
                     progress: bool = True, target_images: torch.Tensor | None = None,
-                    paired_targets: torch.Tensor | None = None) -> tuple[torch.nn.Module, dict]:
+                    paired_targets: torch.Tensor | None = None,
+                    reverse_pairs: bool = False) -> tuple[torch.nn.Module, dict]:
     """Train f_t on ``images`` (N, 3, H, W) in [-1, 1]; returns f_t and a summary with the final losses.
 
     Each batch is inverted to x_T; then, from t_max (default T) down to t_edit, one asymmetric step with gradients
@@ -69,9 +70,13 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     (:func:`sample_images`). ``target_images`` (images that already show the target; our addition, not the
     paper's): their batches alternate with the source batches and learn the way back, dh = -f_t(h) along the
     reversed text direction, so a negative strength undoes the edit. ``paired_targets`` (our addition): the same
-    images already edited, row for row; the loss is then :func:`paired_p_loss` instead of CLIP + L1."""
+    images already edited, row for row; the loss is then :func:`paired_p_loss` instead of CLIP + L1.
+    ``reverse_pairs``: the pairs also teach the way back (batches alternate): from a target, dh = -f_t(h) should
+    reach its source."""
     if paired_targets is not None and (target_images is not None or paired_targets.shape != images.shape):
         raise ValueError("paired_targets must match images row for row, and excludes target_images")
+    if reverse_pairs and paired_targets is None:
+        raise ValueError("reverse_pairs needs paired_targets")
     torch.manual_seed(settings.seed)
     model.unet.requires_grad_(False)
     clip.model.requires_grad_(False)
@@ -88,21 +93,26 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
         raise ValueError(f"no grid timestep in [t_edit={settings.t_edit}, t_max={settings.t_max}] (grid "
                          f"{ts[0]}..{ts[-1]})")
     n = images.shape[0]
-    sides = [(images, 1.0)] + ([(target_images, -1.0)] if target_images is not None else [])
-    longest = max(pool.shape[0] for pool, _ in sides)
-    batches = [(e, s, side) for e in range(settings.epochs) for s in range(0, longest, settings.batch_size)
-               for side in sides if s < side[0].shape[0]]
+    sides = [(images, 1.0, paired_targets)]  # (start images, sign of dh, where they should end up when paired)
+    if target_images is not None:
+        sides.append((target_images, -1.0, None))
+    if reverse_pairs:
+        sides.append((paired_targets, -1.0, images))
+    longest = max(side[0].shape[0] for side in sides)
+    batches = [(e, s, k) for e in range(settings.epochs) for s in range(0, longest, settings.batch_size)
+               for k, side in enumerate(sides) if s < side[0].shape[0]]
     shuffle = torch.Generator().manual_seed(settings.seed)
     orders = [[torch.arange(pool.shape[0])] + [torch.randperm(pool.shape[0], generator=shuffle)
-                                               for _ in range(settings.epochs - 1)] for pool, _ in sides]
+                                               for _ in range(settings.epochs - 1)] for pool, _, _ in sides]
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=len(batches) * len(edit_idx))
                 if settings.lr_schedule == "cosine" else None)
     bar = tqdm(batches, desc=f"asyrp {_short(source)} -> {_short(target)}", disable=not progress)
     history, start = [], time.time()
-    for e, s, (pool, sign) in bar:  # epoch 0 in order, later epochs shuffled
-        rows = orders[0 if sign > 0 else 1][e][s:s + settings.batch_size]
+    for e, s, k in bar:  # epoch 0 in order, later epochs shuffled
+        pool, sign, ends = sides[k]
+        rows = orders[k][e][s:s + settings.batch_size]
         x0 = pool[rows].to(model.device)
-        y = None if paired_targets is None else paired_targets[rows].to(model.device)
+        y = None if ends is None else ends[rows].to(model.device)
         context = model.empty_prompt_context(x0.shape[0])
         plain = model.eps_fn(context)
         with torch.no_grad():
@@ -146,6 +156,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
             "lambda_clip": settings.lambda_clip if paired_targets is None else None, "text_cosine": cosine,
             "timesteps": ts, "edit_timesteps": [ts[i] for i in edit_idx], "images": n,
             "target_images": 0 if target_images is None else int(target_images.shape[0]),
+            "reverse_pairs": reverse_pairs,
             f"final_{loss_name}_loss": sum(h[0] for h in last) / len(last),
             "final_recon_loss": sum(h[1] for h in last) / len(last), "minutes": (time.time() - start) / 60,
             "history": [[round(c, 5), round(r, 5)] for c, r in history]}
