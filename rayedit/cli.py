@@ -176,6 +176,11 @@ def cmd_train_asyrp(args) -> int:
               f"(lambda_recon {meta['lambda_recon']:.3g})")
     print(f"  t_edit {meta['t_edit']}, t_boost {meta['t_boost']}, {meta['images']} images, "
           f"{meta['minutes']:.1f} min; final losses: {losses}")
+    if meta["loss"] == "paired":
+        kept = meta.get("paired_changed_share")
+        print(f"  pairs: {meta['images']} used, {meta['unpaired_images_skipped']} sources without a target skipped"
+              + ("" if kept is None else f"; {kept:.1%} of target pixels kept as edited")
+              + ("; also trained back" if meta.get("reverse_pairs") else ""))
     return 0
 
 

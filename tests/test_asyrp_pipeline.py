@@ -90,7 +90,9 @@ def test_paired_seeing_direction_trains_saves_and_applies(tmp_path, ray_local, c
                       paired_project_t=300)
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
     assert main(["train", "asyrp", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
-    assert "final losses: pair " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "final losses: pair " in out and "pairs: 4 used, 0 sources without a target skipped; " in out
+    assert "also trained back" in out
     f, meta = load_direction(str(tmp_path / "direction"))
     assert meta["loss"] == "paired" and meta["arch"] == "seeing" and meta["paired_targets"].endswith("toy-*.tar")
     assert meta["unpaired_images_skipped"] == 0 and meta["reverse_pairs"] is True
