@@ -160,7 +160,8 @@ class AsyrpSpec(StrictSpec):
     directions: list[DirectionUse] = Field(min_length=1)
     """Directions to combine (dh = sum_i c_i f^i_t(h), scaled by S_train / S_gen when ddim.steps differs)."""
     t_edit: int | None = Field(None, ge=0, le=999)
-    """Last timestep that gets dh; default: the first direction's (from its LPIPS curves or training spec)."""
+    """Last timestep that gets dh, for every direction; default: each direction's own [t_edit, t_max] (from its LPIPS
+    curves or training spec), so combined directions each edit where they were trained."""
     t_boost: int | None = Field(None, ge=0, le=999)
     """Below this timestep sampling is stochastic (eta = 1); default: the first direction's."""
     boost: bool = True

@@ -125,6 +125,12 @@ def test_direction_artifact_round_trip_and_model_check(tiny, tmp_path):
                                                                            g.state_dict().values(), strict=True))
     ed = asyrp_from_spec(tiny, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"), strength=0.5)]), steps=4)
     assert (ed.t_edit, ed.t_boost, ed.delta.scale, ed.delta.strengths) == (500, 200, 2.0, [0.5])
+    save_direction(str(tmp_path / "late"), f, meta | {"t_edit": 300, "t_max": 600})
+    both = [DirectionUse(url=str(tmp_path / d)) for d in ("d", "late")]
+    ed = asyrp_from_spec(tiny, AsyrpSpec(directions=both), steps=4)  # each on its own interval, their union
+    assert ed.windows == [(500, 999), (300, 600)] and (ed.t_edit, ed.t_max) == (300, 999)
+    ed = asyrp_from_spec(tiny, AsyrpSpec(directions=both, t_edit=400), steps=4)  # the job's t_edit: one interval
+    assert ed.windows is None and (ed.t_edit, ed.t_max) == (400, 999)
     other = load_diffusion(ModelSpec(name="tiny"), device="cpu", seed=1)
     with pytest.raises(DirectionMismatch, match="weights hash"):
         asyrp_from_spec(other, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"))]), steps=4)
@@ -310,3 +316,30 @@ def test_reverse_pairs_learn_from_each_target_back_to_its_source(tiny, monkeypat
         assert torch.equal(x0, targets if back else images) and torch.equal(y, images if back else targets)
     with pytest.raises(ValueError, match="reverse_pairs needs paired_targets"):
         train_mod.train_direction(tiny, load_clip("tiny"), images, "a", "b", settings, reverse_pairs=True)
+
+
+def test_combined_directions_each_edit_on_their_own_interval(tiny):
+    """Two directions trained on different [t_edit, t_max]: each f_t runs only at its own timesteps."""
+    seen = {"a": [], "b": []}
+    fa, fb = delta_for(tiny.unet), delta_for(tiny.unet)
+    handles = [f.register_forward_hook(lambda mod, args, out, k=k: seen[k].append(int(args[1].shape[0])))
+               for k, f in (("a", fa), ("b", fb))]
+    calls = []
+    real_combined = CombinedDelta.forward
+
+    def spy(self, h, temb, x=None, active=None):
+        calls.append(active)
+        return real_combined(self, h, temb, x, active)
+
+    try:
+        CombinedDelta.forward = spy
+        editor = AsyrpEditor(tiny, [fa, fb], [1.0, 1.0], steps=6, t_edit=300, t_boost=0, train_steps=6, boost=False,
+                             windows=[(300, 700), (500, None)])  # grid 999, 799, 599, 399
+        assert (editor.t_edit, editor.t_max) == (300, 999)
+        editor(torch.rand(2, 3, 32, 32) * 2 - 1)
+    finally:
+        CombinedDelta.forward = real_combined
+        for hd in handles:
+            hd.remove()
+    assert calls == [[False, True], [False, True], [True, True], [True, False]]  # 999, 799, 599, 399
+    assert (len(seen["a"]), len(seen["b"])) == (2, 3)

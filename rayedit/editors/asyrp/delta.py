@@ -124,9 +124,13 @@ class CombinedDelta(nn.Module):
         self.strengths = list(strengths)
         self.scale = scale
 
-    def forward(self, h: torch.Tensor, temb: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """The combined delta for h (at noisy input ``x``, for the f_t that see it)."""
-        return self.scale * sum(c * f(h, temb, x) for f, c in zip(self.deltas, self.strengths, strict=True))
+    def forward(self, h: torch.Tensor, temb: torch.Tensor, x: torch.Tensor | None = None,
+                active: list[bool] | None = None) -> torch.Tensor:
+        """The combined delta for h (at noisy input ``x``, for the f_t that see it); ``active``: only these
+        directions (the others are outside their editing interval at this step)."""
+        on = active if active is not None else [True] * len(self.deltas)
+        parts = [c * f(h, temb, x) for f, c, a in zip(self.deltas, self.strengths, on, strict=True) if a]
+        return self.scale * sum(parts) if parts else torch.zeros_like(h)
 
 
 def fixed_delta(deltas: list[nn.Module], strengths: list[float], timesteps: list[int], t: int, mode: str,

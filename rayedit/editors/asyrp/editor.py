@@ -24,19 +24,31 @@ class AsyrpEditor:
 
     def __init__(self, model, deltas: list[torch.nn.Module], strengths: list[float], steps: int, t_edit: int,
                  t_boost: int, train_steps: int, boost: bool = True, spacing: str = "auto", seed: int = 0,
-                 mode: str = "per_image", mean_timesteps: list[int] | None = None, t_max: int | None = None):
+                 mode: str = "per_image", mean_timesteps: list[int] | None = None, t_max: int | None = None,
+                 windows: list[tuple[int, int | None]] | None = None):
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_edit, self.t_boost, self.boost, self.seed = t_edit, t_boost, boost, seed
         self.t_max = t_max if t_max is not None else max(self.timesteps)
+        self.windows = [(lo, hi if hi is not None else max(self.timesteps)) for lo, hi in windows] if windows else None
+        if self.windows:  # each direction on its own [t_edit, t_max]; the editor's interval is their union
+            self.t_edit, self.t_max = min(lo for lo, _ in self.windows), max(hi for _, hi in self.windows)
         self.fixed = {}
         if mode != "per_image":
             if any(f.mean_dh is None for f in deltas) or not mean_timesteps:
                 raise DirectionMismatch(f"mode {mode!r} needs directions saved with their mean dh (trained by this "
                                         "version of `rayedit train asyrp`); use mode: per_image")
-            self.fixed = {t: fixed_delta(deltas, strengths, mean_timesteps, t, mode, train_steps / steps).to(
-                model.device) for t in self.timesteps if t_edit <= t <= self.t_max}
+            self.fixed = {t: fixed_delta(deltas, [c if a else 0.0 for c, a in zip(strengths, self._active(t),
+                                                                                   strict=True)],
+                                         mean_timesteps, t, mode, train_steps / steps).to(model.device)
+                          for t in self.timesteps if self.t_edit <= t <= self.t_max}
+
+    def _active(self, t: int) -> list[bool]:
+        """Which directions edit at timestep ``t`` (all of them without per-direction windows)."""
+        if not self.windows:
+            return [True] * len(self.delta.deltas)
+        return [lo <= t <= hi for lo, hi in self.windows]
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
@@ -49,7 +61,8 @@ class AsyrpEditor:
         for i in range(len(ts) - 1, -1, -1):
             t = ts[i]
             if self.t_edit <= t <= self.t_max:  # Asyrp Eq. 8: P_t from eps(x_t | h + dh), D_t from eps(x_t)
-                delta = ((lambda h, temb, x=x: self.delta(h, temb, x)) if not self.fixed
+                on = self._active(t)
+                delta = ((lambda h, temb, x=x, on=on: self.delta(h, temb, x, on)) if not self.fixed
                          else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h)))
                 eps, eps_edit = plain_and_edited_eps(m, x, t, delta, context)
                 x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
@@ -76,10 +89,13 @@ def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 
                     f"direction {d.url!r} was trained on {meta.get('model_id')!r} with weights hash "
                     f"{meta['model_hash']}, but this job's model {model.model_id!r} has hash {have}")
     first = loaded[0][1]
+    windows = None  # several directions: each edits on the interval it was trained on, unless the job sets t_edit
+    if len(loaded) > 1 and spec.t_edit is None:
+        windows = [(meta["t_edit"], meta.get("t_max")) for _, meta in loaded]
     return AsyrpEditor(
         model, [f for f, _ in loaded], [d.strength for d in spec.directions], steps=steps,
         t_edit=spec.t_edit if spec.t_edit is not None else first["t_edit"],
         t_boost=spec.t_boost if spec.t_boost is not None else first["t_boost"],
         train_steps=first["steps"], boost=spec.boost, spacing=spacing, seed=seed, mode=spec.mode,
-        mean_timesteps=first.get("mean_dh_timesteps"), t_max=first.get("t_max"),
+        mean_timesteps=first.get("mean_dh_timesteps"), t_max=first.get("t_max"), windows=windows,
     )
