@@ -130,7 +130,7 @@ def test_direction_artifact_round_trip_and_model_check(tiny, tmp_path):
     ed = asyrp_from_spec(tiny, AsyrpSpec(directions=both), steps=4)  # each on its own interval, their union
     assert ed.windows == [(500, 999), (300, 600)] and (ed.t_edit, ed.t_max) == (300, 999)
     ed = asyrp_from_spec(tiny, AsyrpSpec(directions=both, t_edit=400), steps=4)  # the job's t_edit: one interval
-    assert ed.windows is None and (ed.t_edit, ed.t_max) == (400, 999)
+    assert ed.windows == [(400, 999), (400, 999)] and (ed.t_edit, ed.t_max) == (400, 999)
     other = load_diffusion(ModelSpec(name="tiny"), device="cpu", seed=1)
     with pytest.raises(DirectionMismatch, match="weights hash"):
         asyrp_from_spec(other, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"))]), steps=4)

@@ -29,11 +29,11 @@ class AsyrpEditor:
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
-        self.t_edit, self.t_boost, self.boost, self.seed = t_edit, t_boost, boost, seed
-        self.t_max = t_max if t_max is not None else max(self.timesteps)
-        self.windows = [(lo, hi if hi is not None else max(self.timesteps)) for lo, hi in windows] if windows else None
-        if self.windows:  # each direction on its own [t_edit, t_max]; the editor's interval is their union
-            self.t_edit, self.t_max = min(lo for lo, _ in self.windows), max(hi for _, hi in self.windows)
+        self.t_boost, self.boost, self.seed = t_boost, boost, seed
+        top = max(self.timesteps)
+        # each direction edits on its own [t_edit, t_max] (default: t_edit, t_max for all); the editor's is the union
+        self.windows = [(lo, hi if hi is not None else top) for lo, hi in (windows or [(t_edit, t_max)] * len(deltas))]
+        self.t_edit, self.t_max = min(lo for lo, _ in self.windows), max(hi for _, hi in self.windows)
         self.fixed = {}
         if mode != "per_image":
             if any(f.mean_dh is None for f in deltas) or not mean_timesteps:
@@ -45,9 +45,7 @@ class AsyrpEditor:
                           for t in self.timesteps if self.t_edit <= t <= self.t_max}
 
     def _active(self, t: int) -> list[bool]:
-        """Which directions edit at timestep ``t`` (all of them without per-direction windows)."""
-        if not self.windows:
-            return [True] * len(self.delta.deltas)
+        """Which directions edit at timestep ``t``."""
         return [lo <= t <= hi for lo, hi in self.windows]
 
     @torch.no_grad()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, ddim_step, grid_alphas, grid_for, predicted_x0
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.editors.asyrp.delta import delta_for
 from rayedit.editors.asyrp.losses import default_lambda_recon, directional_clip_loss, paired_p_loss, text_direction
@@ -44,12 +44,10 @@ def edit_indices(ts: list[int], t_edit: int, t_max: int | None = None) -> list[i
 
 
 @torch.no_grad()
-def _plain_down_to(eps_fn, x: torch.Tensor, ts: list[int], a: torch.Tensor, first: int) -> torch.Tensor:
+def _plain_down_to(eps_fn, x: torch.Tensor, ts: list[int], alphas_cumprod: torch.Tensor, first: int) -> torch.Tensor:
     """Plain DDIM with ``eps_fn`` from x_T down to grid index ``first`` (the top of the editing interval, when
-    t_max < T)."""
-    for i in range(len(ts) - 1, first, -1):
-        x = ddim_step(x, eps_fn(x, ts[i]), a[i + 1], a[i])
-    return x
+    t_max < T): :func:`ddim_sample` over the grid above it, ending at ts[first]'s alpha."""
+    return ddim_sample(eps_fn, x, ts[first + 1:], alphas_cumprod, alpha_clean=float(alphas_cumprod[ts[first]]))
 
 
 def _short(captions: str | list[str]) -> str:
@@ -117,7 +115,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
         plain = model.eps_fn(context)
         with torch.no_grad():
             x = ddim_invert(plain, x0, ts, model.alphas_cumprod)
-            x = _plain_down_to(plain, x, ts, a, edit_idx[0])
+            x = _plain_down_to(plain, x, ts, model.alphas_cumprod, edit_idx[0])
             x_src = x
             src_emb = clip.embed_images((x0 + 1) / 2) if y is None else None
         for i in edit_idx:
@@ -128,15 +126,15 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
             if y is None:
                 p_src = predicted_x0(x, eps, a[i + 1]).detach()
-                l_clip = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
+                l_main = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
                 l_recon = (p_edit - p_src).abs().mean()
-                loss = settings.lambda_clip * l_clip + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
+                loss = settings.lambda_clip * l_main + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
             else:
                 with torch.no_grad():  # the source's own trajectory, for P_src
                     eps_src = plain(x_src, ts[i])
                     p_src = predicted_x0(x_src, eps_src, a[i + 1])
                     x_src = ddim_step(x_src, eps_src, a[i + 1], a[i])
-                loss = l_clip = paired_p_loss(p_edit, p_src, x0, y, float(a[i + 1]))
+                loss = l_main = paired_p_loss(p_edit, p_src, x0, y, float(a[i + 1]))
                 l_recon = (p_edit.detach() - p_src).abs().mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -145,7 +143,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
                 schedule.step()
             with torch.no_grad():  # continue along the edited trajectory, detached (Algorithm 2)
                 x = ddim_step(x, eps.detach(), a[i + 1], a[i], eps_for_x0=eps_edit.detach())
-            history.append((l_clip.item(), l_recon.item()))
+            history.append((l_main.item(), l_recon.item()))
         recent = history[-len(edit_idx):]
         bar.set_postfix(**{"clip" if y is None else "pair": f"{sum(h[0] for h in recent) / len(recent):.4f}"},
                         recon=f"{sum(h[1] for h in recent) / len(recent):.3f}")
@@ -177,7 +175,7 @@ def mean_deltas(model, delta: torch.nn.Module, images: torch.Tensor, steps: int,
         context = model.empty_prompt_context(batch.shape[0])
         plain = model.eps_fn(context)
         x = ddim_invert(plain, batch, ts, model.alphas_cumprod)
-        x = _plain_down_to(plain, x, ts, a, edit_idx[0])
+        x = _plain_down_to(plain, x, ts, model.alphas_cumprod, edit_idx[0])
         seen = []
 
         for i in edit_idx:
