@@ -181,6 +181,11 @@ def cmd_train_asyrp(args) -> int:
         print(f"  pairs: {meta['images']} used, {meta['unpaired_images_skipped']} sources without a target skipped"
               + ("" if kept is None else f"; {kept:.1%} of target pixels kept as edited")
               + ("; also trained back" if meta.get("reverse_pairs") else ""))
+    checked = meta.get("strength_validation")
+    if checked:
+        errors = ", ".join(f"{c}: {e:.4f}" for c, e in checked["mse_by_strength"].items())
+        print(f"  strength {checked['strength']} chosen on {checked['pairs']} held-out pairs (MSE to their targets by "
+              f"strength: {errors}); jobs use it unless they set one")
     return 0
 
 
@@ -406,7 +411,8 @@ def cmd_toy_eval_edit(args) -> int:
         raise SpecError("give --target-background or --target-shape, not both (the judge takes two attributes)")
     if not args.spec and not args.direction:
         raise SpecError("give --direction DIR... or --spec JOB.yaml")
-    strength_sets = [] if args.spec else _strength_sets(args.strengths, len(args.direction))  # before any loading
+    strength_sets = ([] if args.spec else [[None]] if args.strengths is None
+                     else _strength_sets(args.strengths, len(args.direction)))  # before any loading
     clip = load_clip(args.clip)
     judge = functools.partial(evaluate_edit, source=args.source, target=args.target, n=args.n, clip=clip,
                               source_background=args.source_background, target_background=args.target_background,
@@ -429,7 +435,7 @@ def cmd_toy_eval_edit(args) -> int:
                                 t_edit=args.t_edit, boost=not args.no_boost, mode=args.mode)
         editor = asyrp_from_spec(model, editor_spec, steps=args.steps)
         result = judge(editor)
-        shown = each[0] if len(each) == 1 else each
+        shown = editor.strengths[0] if len(editor.strengths) == 1 else editor.strengths
         print(_json.dumps({"directions": args.direction, "strength": shown, "mode": args.mode, "steps": args.steps,
                            "t_edit": editor.t_edit, "t_boost": editor.t_boost, "boost": editor.boost} | result))
     return 0
@@ -819,8 +825,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only objects of this shape (default: any)")
     tv.add_argument("--target-shape", default=None, choices=TOY_SHAPES,
                     help="a two-attribute edit: the shape must become this too, in place (give --source-shape)")
-    tv.add_argument("--strengths", nargs="+", default=["1.0"],
-                    help="strengths to try (default: 1.0); with several --direction, one value per direction "
+    tv.add_argument("--strengths", nargs="+", default=None,
+                    help="strengths to try (default: each direction's validated strength, else 1.0); with several "
+                         "--direction, one value per direction "
                          "(comma-separated, e.g. 1,0.5) or one value for all")
     tv.add_argument("--n", type=int, default=200, help="held-out images (default: %(default)s)")
     tv.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")

@@ -147,8 +147,9 @@ class DirectionUse(StrictSpec):
 
     url: str
     """Folder written by ``rayedit train asyrp`` (direction.json + direction.safetensors); any fsspec URL."""
-    strength: float = 1.0
-    """c_i in dh = sum_i c_i f^i_t(h); 0.5 is a half edit, negative reverses it."""
+    strength: float | None = None
+    """c_i in dh = sum_i c_i f^i_t(h); 0.5 is a half edit, negative reverses it. null: the strength the direction
+    was validated at (``paired_validation`` in training), else 1.0."""
 
 
 class AsyrpSpec(StrictSpec):
@@ -436,8 +437,13 @@ class AsyrpTrainSpec(StrictSpec):
     learned as part of the edit; e.g. 0.2. null: the whole difference."""
     paired_project_t: int | None = Field(None, ge=1, le=999)
     """With ``paired_targets``: before anything else, project each target onto the model's own images (SDEdit: noise
-    it to this t, seeded, and denoise with the model), so shades or halos the model never draws are replaced by its
-    own; e.g. 200. null: the targets as given."""
+    it to this t with the noise of its source's DDIM inversion, and denoise with the model), so shades or halos the
+    model never draws are replaced by its own while what the edit left alone stays; e.g. 300. null: the targets as
+    given."""
+    paired_validation: int = Field(0, ge=0)
+    """With ``paired_targets``: hold the last N of the pairs read out of training; afterwards their sources are
+    edited at strengths 0.5 .. 1.2 and the strength whose edits land closest to their targets (mean squared error)
+    is saved as the direction's default strength (a job's ``strength: null``). 0: no validation, default 1."""
     paired_reverse: bool = False
     """With ``paired_targets``: the pairs also teach the way back (from each target, dh = -f_t(h) should reach its
     source), so a negative strength undoes the edit. Doubles training."""
@@ -494,6 +500,11 @@ class AsyrpTrainSpec(StrictSpec):
             raise ValueError("paired_change_threshold needs paired_targets (it masks their difference to the source)")
         if self.paired_project_t is not None and self.paired_targets is None:
             raise ValueError("paired_project_t needs paired_targets (the images it projects)")
+        if self.paired_validation and self.paired_targets is None:
+            raise ValueError("paired_validation needs paired_targets (the pairs it holds out)")
+        if self.paired_validation and self.paired_validation >= self.max_images:
+            raise ValueError(f"paired_validation ({self.paired_validation}) must leave training pairs: it has to be "
+                             f"below max_images ({self.max_images})")
         if self.paired_reverse and self.paired_targets is None:
             raise ValueError("paired_reverse needs paired_targets (the pairs it reverses)")
         if self.t_max is not None and self.t_edit is not None and self.t_max < self.t_edit:

@@ -131,6 +131,11 @@ def test_direction_artifact_round_trip_and_model_check(tiny, tmp_path):
     assert ed.windows == [(500, 999), (300, 600)] and (ed.t_edit, ed.t_max) == (300, 999)
     ed = asyrp_from_spec(tiny, AsyrpSpec(directions=both, t_edit=400), steps=4)  # the job's t_edit: one interval
     assert ed.windows == [(400, 999), (400, 999)] and (ed.t_edit, ed.t_max) == (400, 999)
+    save_direction(str(tmp_path / "validated"), f, meta | {"strength": 0.7})  # chosen on held-out pairs
+    ed = asyrp_from_spec(tiny, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "validated")),
+                                                     DirectionUse(url=str(tmp_path / "validated"), strength=-1),
+                                                     DirectionUse(url=str(tmp_path / "d"))]), steps=4)
+    assert ed.strengths == ed.delta.strengths == [0.7, -1, 1.0]  # validated, given, neither
     other = load_diffusion(ModelSpec(name="tiny"), device="cpu", seed=1)
     with pytest.raises(DirectionMismatch, match="weights hash"):
         asyrp_from_spec(other, AsyrpSpec(directions=[DirectionUse(url=str(tmp_path / "d"))]), steps=4)

@@ -7,6 +7,7 @@ import yaml
 from rayedit.cli import main
 from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError, parse_spec
 from rayedit.editors.asyrp.artifact import load_direction
+from rayedit.editors.asyrp.strength import STRENGTHS
 from rayedit.pipelines.edit import plan_job
 from rayedit.pipelines.train_asyrp import train_asyrp_local
 from rayedit.toy.generator import write_shards
@@ -87,17 +88,21 @@ def test_paired_seeing_direction_trains_saves_and_applies(tmp_path, ray_local, c
     raw = _train_spec(tmp_path, paired_targets={"url": f"{tmp_path}/pairs/toy-*.tar"}, arch="seeing", steps=6,
                       t_edit=300, t_max=700, zero_init=True, optimizer="adam", lr=1e-3, epochs=2,
                       lr_schedule="cosine", paired_change_threshold=0.2, paired_reverse=True,
-                      paired_project_t=300)
+                      paired_project_t=300, paired_validation=1)
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
     assert main(["train", "asyrp", str(tmp_path / "train.yaml"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "final losses: pair " in out and "pairs: 4 used, 0 sources without a target skipped; " in out
-    assert "also trained back" in out
+    assert "final losses: pair " in out and "pairs: 3 used, 0 sources without a target skipped; " in out
+    assert "also trained back" in out and "chosen on 1 held-out pairs" in out
     f, meta = load_direction(str(tmp_path / "direction"))
     assert meta["loss"] == "paired" and meta["arch"] == "seeing" and meta["paired_targets"].endswith("toy-*.tar")
     assert meta["unpaired_images_skipped"] == 0 and meta["reverse_pairs"] is True
     assert 0 < meta["paired_changed_share"] <= 1 and meta["settings"]["paired_project_t"] == 300
     assert meta["edit_timesteps"] == [599, 399] and meta["t_max"] == 700  # 999 and 799 are above t_max
+    checked = meta["strength_validation"]  # the 4th pair was held out, its error measured at every strength
+    assert checked["pairs"] == 1 and meta["images"] == 3 and [float(c) for c in checked["mse_by_strength"]] == list(
+        STRENGTHS)
+    assert meta["strength"] == min(STRENGTHS, key=lambda c: checked["mse_by_strength"][str(c)])
     pair_losses = [c for c, _ in meta["history"]]
     assert len(pair_losses) == 2 * 4 * 2 and all(v > 0 for v in pair_losses)  # 2 epochs x (2 + 2 back) x 2 steps
     assert f.arch == "seeing" and f.conv_out.weight.abs().sum() > 0  # trained away from the zero init
@@ -153,6 +158,10 @@ def test_paired_targets_need_images_and_exclude_reverse_training(tmp_path):
         parse_spec(_train_spec(tmp_path, paired_change_threshold=0.2), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match="paired_project_t needs paired_targets"):
         parse_spec(_train_spec(tmp_path, paired_project_t=200), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match="paired_validation needs paired_targets"):
+        parse_spec(_train_spec(tmp_path, paired_validation=2), kind=AsyrpTrainSpec)
+    with pytest.raises(SpecError, match=r"paired_validation \(4\) must leave training pairs"):
+        parse_spec(_train_spec(tmp_path, paired_targets=pairs, paired_validation=4), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match="paired_reverse needs paired_targets"):
         parse_spec(_train_spec(tmp_path, paired_reverse=True), kind=AsyrpTrainSpec)
     with pytest.raises(SpecError, match=r"t_max \(400\) is below t_edit \(500\)"):

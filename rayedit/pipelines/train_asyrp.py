@@ -94,13 +94,14 @@ def _encoded(pixels: np.ndarray, model) -> torch.Tensor:
     return model.encode(to_model_range(pixels).to(model.device))
 
 
-def _projected(model, pixels: np.ndarray, spec: AsyrpTrainSpec) -> np.ndarray:
-    """uint8 targets projected onto the model's own images (:func:`project_onto_model` at ``paired_project_t``)."""
+def _projected(model, targets: np.ndarray, sources: np.ndarray, spec: AsyrpTrainSpec) -> np.ndarray:
+    """uint8 targets projected onto the model's own images with their sources' noise (:func:`project_onto_model`
+    at ``paired_project_t``)."""
     from rayedit.editors.asyrp.pair_projection import project_onto_model
     from rayedit.stages.model_output import to_uint8
 
-    return to_uint8(project_onto_model(model, _encoded(pixels, model), spec.paired_project_t, spec.steps,
-                                       spec.seed, spec.batch_size * 4, spec.spacing))
+    return to_uint8(project_onto_model(model, _encoded(targets, model), _encoded(sources, model),
+                                       spec.paired_project_t, spec.steps, spec.batch_size * 4, spec.spacing))
 
 
 def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
@@ -122,6 +123,25 @@ def _models(spec: AsyrpTrainSpec):
                         "pixel-space UNet2DConditionModel such as toy-text-ddpm)")
     clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
     return model, clip, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
+
+
+def _split(images: torch.Tensor, targets: torch.Tensor, held: int) -> tuple[torch.Tensor, ...]:
+    """(training sources, held-out sources, training targets, held-out targets): the last ``held`` pairs held out."""
+    if held >= images.shape[0]:
+        raise SpecError(f"paired_validation holds out {held} pairs but only {images.shape[0]} were read: none would "
+                        "be left to train on")
+    return images[:-held], images[-held:], targets[:-held], targets[-held:]
+
+
+def _validate_strength(model, delta, sources: torch.Tensor, targets: torch.Tensor, spec: AsyrpTrainSpec,
+                       t_edit: int) -> dict:
+    """The held-out pairs' error per strength and the best strength (:mod:`rayedit.editors.asyrp.strength`)."""
+    from rayedit.editors.asyrp.strength import best_strength, strength_errors
+
+    errors = strength_errors(model, delta, sources, targets, spec.steps, t_edit, spec.t_max, spec.spacing,
+                             spec.batch_size * 2)
+    return {"pairs": int(sources.shape[0]), "strength": best_strength(errors),
+            "mse_by_strength": {str(c): e for c, e in errors.items()}}
 
 
 def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[int]) -> dict:
@@ -157,10 +177,12 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
         if spec.paired_project_t is not None:
-            tgt = _projected(model, tgt, spec)
+            tgt = _projected(model, tgt, src, spec)
         if spec.paired_change_threshold is not None:
             tgt, kept = keep_changed(src, tgt, spec.paired_change_threshold)
         images, paired = _encoded(src, model), _encoded(tgt, model)
+        if spec.paired_validation:
+            images, held, paired, held_targets = _split(images, paired, spec.paired_validation)
     else:
         images = training_images(spec, model)
     found = intervals(spec, model, clip, images, ts)
@@ -172,6 +194,9 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
                                   target_images=reverse, paired_targets=paired, reverse_pairs=spec.paired_reverse)
+    validation = None
+    if spec.paired_validation:
+        validation = _validate_strength(model, delta, held, held_targets, spec, found["t_edit"])
     mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
                                    spec.batch_size, spec.t_max)
     meta = {
@@ -180,6 +205,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         "steps": spec.steps, "spacing": spec.spacing, "t_edit": found["t_edit"], "t_boost": found["t_boost"],
         "t_max": spec.t_max, "paired_targets": None if spec.paired_targets is None else spec.paired_targets.url,
         "unpaired_images_skipped": unpaired, "paired_changed_share": kept,
+        "strength": None if validation is None else validation["strength"], "strength_validation": validation,
         "interval_curves": found["curves"], "training_images": "random noise" if spec.images is None else
         spec.images.url, "reverse_images": None if spec.target_images is None else spec.target_images.url,
         "settings": spec.model_dump(mode="json", exclude={"images", "target_images", "paired_targets", "output"}),

@@ -27,6 +27,7 @@ class AsyrpEditor:
                  mode: str = "per_image", mean_timesteps: list[int] | None = None, t_max: int | None = None,
                  windows: list[tuple[int, int | None]] | None = None):
         self.model = model
+        self.strengths = list(strengths)
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_boost, self.boost, self.seed = t_boost, boost, seed
@@ -71,6 +72,13 @@ class AsyrpEditor:
         return x
 
 
+def default_strength(given: float | None, meta: dict) -> float:
+    """A job's strength for a direction: as given, else the one validated in training, else 1."""
+    if given is not None:
+        return given
+    return meta["strength"] if meta.get("strength") is not None else 1.0
+
+
 def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 0) -> AsyrpEditor:
     """Build the editor a job's ``editor: {kind: asyrp}`` section asks for (directions loaded from their URLs)."""
     import torch as _torch
@@ -91,7 +99,8 @@ def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 
     if len(loaded) > 1 and spec.t_edit is None:
         windows = [(meta["t_edit"], meta.get("t_max")) for _, meta in loaded]
     return AsyrpEditor(
-        model, [f for f, _ in loaded], [d.strength for d in spec.directions], steps=steps,
+        model, [f for f, _ in loaded], [default_strength(d.strength, meta) for d, (_, meta) in
+                                        zip(spec.directions, loaded, strict=True)], steps=steps,
         t_edit=spec.t_edit if spec.t_edit is not None else first["t_edit"],
         t_boost=spec.t_boost if spec.t_boost is not None else first["t_boost"],
         train_steps=first["steps"], boost=spec.boost, spacing=spacing, seed=seed, mode=spec.mode,
