@@ -125,21 +125,22 @@ def _models(spec: AsyrpTrainSpec):
     return model, clip, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
 
 
-def _split(images: torch.Tensor, targets: torch.Tensor, held: int) -> tuple[torch.Tensor, ...]:
-    """(training sources, held-out sources, training targets, held-out targets): the last ``held`` pairs held out."""
+def _split(images: torch.Tensor, targets: torch.Tensor, held: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """(training sources, training targets, (held-out sources, held-out targets)): the last ``held`` pairs."""
     if held >= images.shape[0]:
         raise SpecError(f"paired_validation holds out {held} pairs but only {images.shape[0]} were read: none would "
                         "be left to train on")
-    return images[:-held], images[-held:], targets[:-held], targets[-held:]
+    return images[:-held], targets[:-held], (images[-held:], targets[-held:])
 
 
-def _validate_strength(model, delta, sources: torch.Tensor, targets: torch.Tensor, spec: AsyrpTrainSpec,
-                       t_edit: int) -> dict:
+def _validate_strength(model, delta, held: tuple[torch.Tensor, torch.Tensor], spec: AsyrpTrainSpec, t_edit: int,
+                       progress: bool) -> dict:
     """The held-out pairs' error per strength and the best strength (:mod:`rayedit.editors.asyrp.strength`)."""
     from rayedit.editors.asyrp.strength import best_strength, strength_errors
 
+    sources, targets = held
     errors = strength_errors(model, delta, sources, targets, spec.steps, t_edit, spec.t_max, spec.spacing,
-                             spec.batch_size * 2)
+                             spec.batch_size * 2, progress=progress)
     return {"pairs": int(sources.shape[0]), "strength": best_strength(errors),
             "mse_by_strength": {str(c): e for c, e in errors.items()}}
 
@@ -173,7 +174,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     from rayedit.models.weights import model_hash
 
     model, clip, ts = _models(spec)
-    paired, unpaired, kept = None, 0, None
+    paired, unpaired, kept, held = None, 0, None, None  # held: pairs held out to pick the strength
     if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
         if spec.paired_project_t is not None:
@@ -182,7 +183,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
             tgt, kept = keep_changed(src, tgt, spec.paired_change_threshold)
         images, paired = _encoded(src, model), _encoded(tgt, model)
         if spec.paired_validation:
-            images, held, paired, held_targets = _split(images, paired, spec.paired_validation)
+            images, paired, held = _split(images, paired, spec.paired_validation)
     else:
         images = training_images(spec, model)
     found = intervals(spec, model, clip, images, ts)
@@ -194,9 +195,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
                                   target_images=reverse, paired_targets=paired, reverse_pairs=spec.paired_reverse)
-    validation = None
-    if spec.paired_validation:
-        validation = _validate_strength(model, delta, held, held_targets, spec, found["t_edit"])
+    validation = None if held is None else _validate_strength(model, delta, held, spec, found["t_edit"], progress)
     mean_ts, mean_dh = mean_deltas(model, delta, images, spec.steps, found["t_edit"], spec.spacing,
                                    spec.batch_size, spec.t_max)
     meta = {

@@ -51,11 +51,22 @@ class AsyrpEditor:
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
+        return self.generate(self.invert(x0))
+
+    @torch.no_grad()
+    def invert(self, x0: torch.Tensor) -> torch.Tensor:
+        """Deterministic DDIM inversion of clean images to x_T on this editor's grid (independent of the directions
+        and strengths, so several editors on the same grid can share it)."""
+        plain = self.model.eps_fn(self.model.empty_prompt_context(x0.shape[0]))
+        return ddim_invert(plain, x0, self.timesteps, self.model.alphas_cumprod)
+
+    @torch.no_grad()
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        """The three-interval reverse process from x_T (:meth:`invert`'s output) to the edited images."""
         m, ts = self.model, self.timesteps
         a = grid_alphas(m.alphas_cumprod, ts)
-        context = m.empty_prompt_context(x0.shape[0])
+        context = m.empty_prompt_context(x.shape[0])
         plain = m.eps_fn(context)
-        x = ddim_invert(plain, x0, ts, m.alphas_cumprod)
         gen = torch.Generator().manual_seed(self.seed)
         for i in range(len(ts) - 1, -1, -1):
             t = ts[i]
