@@ -443,7 +443,8 @@ class AsyrpTrainSpec(StrictSpec):
     paired_validation: int = Field(0, ge=0)
     """With ``paired_targets``: hold the last N of the pairs read out of training; afterwards their sources are
     edited at strengths 0.5 .. 1.2 and the strength whose edits land closest to their targets (mean squared error)
-    is saved as the direction's default strength (a job's ``strength: null``). 0: no validation, default 1."""
+    is saved as the direction's default strength (a job's ``strength: null``). 0: no validation, default 1. The
+    last pairs in reading order are held out: an input sorted by class gives a biased hold-out."""
     paired_reverse: bool = False
     """With ``paired_targets``: the pairs also teach the way back (from each target, dh = -f_t(h) should reach its
     source), so a negative strength undoes the edit. Doubles training."""
