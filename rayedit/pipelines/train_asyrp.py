@@ -94,14 +94,14 @@ def _encoded(pixels: np.ndarray, model) -> torch.Tensor:
     return model.encode(to_model_range(pixels).to(model.device))
 
 
-def _projected(model, targets: np.ndarray, sources: np.ndarray, spec: AsyrpTrainSpec) -> np.ndarray:
-    """uint8 targets projected onto the model's own images with their sources' noise (:func:`project_onto_model`
-    at ``paired_project_t``)."""
+def _projected(model, targets: np.ndarray, sources: torch.Tensor, spec: AsyrpTrainSpec) -> np.ndarray:
+    """uint8 targets projected onto the model's own images with the noise of their ``sources`` (already in DDIM
+    space; :func:`project_onto_model` at ``paired_project_t``)."""
     from rayedit.editors.asyrp.pair_projection import project_onto_model
     from rayedit.stages.model_output import to_uint8
 
-    return to_uint8(project_onto_model(model, _encoded(targets, model), _encoded(sources, model),
-                                       spec.paired_project_t, spec.steps, spec.batch_size * 4, spec.spacing))
+    return to_uint8(project_onto_model(model, _encoded(targets, model), sources, spec.paired_project_t, spec.steps,
+                                       spec.batch_size * 4, spec.spacing))
 
 
 def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
@@ -177,11 +177,12 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     paired, unpaired, kept, held = None, 0, None, None  # held: pairs held out to pick the strength
     if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
+        images = _encoded(src, model)
         if spec.paired_project_t is not None:
-            tgt = _projected(model, tgt, src, spec)
+            tgt = _projected(model, tgt, images, spec)
         if spec.paired_change_threshold is not None:
             tgt, kept = keep_changed(src, tgt, spec.paired_change_threshold)
-        images, paired = _encoded(src, model), _encoded(tgt, model)
+        paired = _encoded(tgt, model)
         if spec.paired_validation:
             images, paired, held = _split(images, paired, spec.paired_validation)
     else:

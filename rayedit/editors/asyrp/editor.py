@@ -27,7 +27,6 @@ class AsyrpEditor:
                  mode: str = "per_image", mean_timesteps: list[int] | None = None, t_max: int | None = None,
                  windows: list[tuple[int, int | None]] | None = None):
         self.model = model
-        self.strengths = list(strengths)
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
         self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
         self.t_boost, self.boost, self.seed = t_boost, boost, seed
@@ -44,6 +43,11 @@ class AsyrpEditor:
                                                                                    strict=True)],
                                          mean_timesteps, t, mode, train_steps / steps).to(model.device)
                           for t in self.timesteps if self.t_edit <= t <= self.t_max}
+
+    @property
+    def strengths(self) -> list[float]:
+        """c_i of each direction (what the combined delta applies)."""
+        return self.delta.strengths
 
     def _active(self, t: int) -> list[bool]:
         """Which directions edit at timestep ``t``."""
