@@ -57,4 +57,4 @@ def test_the_toy_model_pulls_an_off_palette_shade_back_and_keeps_the_shape():
     assert distance(off) > 45 and distance(projected) < distance(off) / 2, (distance(off), distance(projected))
     assert min(mask_iou(read_image(p).mask, m) for p, m in zip(projected, masks, strict=True)) >= 0.85
     unchanged = to_uint8(project_onto_model(model, to_model_range(src), to_model_range(src), 200))
-    assert np.abs(unchanged.astype(float) - src).mean() < 3  # measured 1.4 / 255 on 100 images at t = 300
+    assert np.abs(unchanged.astype(float) - src).mean() < 3  # measured 1.4 / 255 on 100 images at t = 200 (1.5 at 300)
