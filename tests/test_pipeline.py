@@ -3,6 +3,7 @@
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -46,6 +47,25 @@ def _put_inputs(fs, bucket):
     truncated = whole[: len(whole) // 2 + 100]
     for name, data in (("shard-000.tar", good), ("shard-001.tar", bad), ("shard-002.tar", truncated)):
         fs.pipe(f"{bucket}/in/{name}", data)
+
+
+def ray_session_dir() -> str:
+    """The local Ray session's folder (/tmp/ray/session_...): its logs and runtime_env records."""
+    return ray._private.worker._global_node.get_session_dir_path()
+
+
+def _files_holding(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
+
+
+def test_joined_cluster_runtime_env_holds_no_credentials(monkeypatch):
+    from rayedit.cluster.runtime import joined_cluster_runtime_env
+
+    env = {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "HF_HUB_OFFLINE": "1"}
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+    assert joined_cluster_runtime_env(env) == {"env_vars": {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+                                                            "HF_HUB_OFFLINE": "1"}}
 
 
 def _manifest(fs, bucket):
@@ -95,6 +115,9 @@ def test_s3_job_accounts_for_every_sample_and_resumes(ray_local, s3_bucket):
     assert meta["target_caption"] == "a lion" and meta["source_shard"].endswith("in/shard-000.tar")
     all_text = b"".join(fs.cat_file(p) for p in fs.find(f"{bucket}/out"))
     assert b"testing-secret-value" not in all_text
+    # nor in anything Ray wrote: logs (runtime_env_agent.log printed runtime_env env_vars), runtime_env records
+    leaked = _files_holding(Path(ray_session_dir()), b"testing-secret-value")
+    assert not leaked, f"the secret key is in Ray's session folder: {leaked}"
 
     # a rerun skips everything; losing one shard's commit redoes only that shard
     again = run_job(spec, progress=False)

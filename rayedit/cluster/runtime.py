@@ -8,26 +8,34 @@ import os
 
 import ray
 
+from rayedit import events
+
 LOCAL_ADDRESS = "127.0.0.1"
-_FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
-                  "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED", "HF_HUB_OFFLINE", "HF_HOME",
-                  "TORCH_HOME")
+FORWARDED_SETTINGS = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED",
+                      "HF_HUB_OFFLINE", "HF_HOME", "TORCH_HOME")
+"""Settings (never credentials) handed to the workers of a cluster rayedit joins, through the runtime_env."""
+CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""Never put in a runtime_env: Ray writes it in plain text to runtime_env_agent.log (mode 644 under /tmp/ray)."""
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     """Connect to ``address`` (``auto``, ``ray://host:10001``) or start a local Ray on 127.0.0.1. Without an
     address, ``RAY_ADDRESS`` is used when set (it is, for the entrypoint of a Ray Jobs API submission).
 
-    Environment variables that workers need (AWS, HF, TORCH) are forwarded through the runtime_env, never
-    printed. Returns a short description of the cluster.
+    A local Ray's workers inherit this process's environment, credentials included, and get no runtime_env. The
+    workers of a cluster rayedit joins get the non-secret settings (``FORWARDED_SETTINGS``) through the
+    runtime_env; their credentials are their own (instance role, their AWS_* variables, a Kubernetes Secret) or the
+    spec's ``storage.key`` / ``storage.secret``, which travel inside the stage objects and are never logged.
+    Returns a short description of the cluster.
     """
     if ray.is_initialized():
         return describe()
-    submitted = _job_env_vars()
-    env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ and k not in submitted}
-    runtime_env = {"env_vars": env} if env else None
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
+        runtime_env = joined_cluster_runtime_env(os.environ)
+        if any(k in os.environ for k in CREDENTIAL_ENV) and not _job_env_vars():
+            events.warn("AWS credentials in this shell are not sent to the cluster's workers (Ray would log them in "
+                         "plain text); the workers use their own, or the spec's storage.key / storage.secret")
         ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING,
                  log_to_driver=True)
     else:
@@ -38,11 +46,19 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
         # address="local": a new instance even when /tmp/ray names another (a `ray start` cluster, or a stale file
         # left by one that died - without it, ray.init tries to join that address and fails on num_cpus)
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOCAL_ADDRESS,
-                 runtime_env=runtime_env, logging_level=logging.WARNING, configure_logging=True)
+                 logging_level=logging.WARNING, configure_logging=True)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # rayedit shows one samples bar; Ray's per-operator log lines are noise
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     return describe()
+
+
+def joined_cluster_runtime_env(environ) -> dict | None:
+    """The runtime_env for joining a cluster: the settings in ``environ`` that workers need and a Jobs API
+    submission did not already set - never a credential."""
+    submitted = _job_env_vars()
+    env = {k: environ[k] for k in FORWARDED_SETTINGS if k in environ and k not in submitted}
+    return {"env_vars": env} if env else None
 
 
 def _job_env_vars() -> set[str]:
