@@ -271,6 +271,9 @@ TOY_SHAPES = ["circle", "square", "triangle"]
 
 TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm"}
 """What `rayedit toy train/eval` accept, and the preset each one is."""
+TOY_SD_PARTS = ("sd-vae", "sd-unet")
+"""toy-sd's training stages for `rayedit toy train` (v2 world, Stable Diffusion layout): the VAE first, then the
+U-Net with its text encoder on that VAE's latents (`--set vae_from=DIR`)."""
 
 
 def cmd_toy_train(args) -> int:
@@ -278,6 +281,8 @@ def cmd_toy_train(args) -> int:
     Train `clip` before `text-ddpm`: the text-conditioned DDPM uses the toy CLIP's text tower."""
     from rayedit.models.load import TOY_WEIGHTS
 
+    if args.what in TOY_SD_PARTS:
+        return _train_toy_sd(args)
     preset = TOY_MODELS[args.what]
     out = args.out or str(TOY_WEIGHTS / preset)
     sizes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
@@ -302,6 +307,29 @@ def cmd_toy_train(args) -> int:
             raise SystemExit(f"rayedit: {e}") from None
         info = train(out, cfg, progress=not args.no_progress)
     print(f"{preset}: {info['steps_done']} steps in {info['minutes']:.1f} min; saved to {out}")
+    return 0
+
+
+def _train_toy_sd(args) -> int:
+    """`rayedit toy train sd-vae | sd-unet --out DIR`: one stage of toy-sd, written to --out (required)."""
+    if not args.out:
+        raise SystemExit(f"rayedit: toy train {args.what} needs --out DIR (it never writes into the package)")
+    if args.what == "sd-vae":
+        from rayedit.toy.sd.vae import VAETrainConfig as cls
+        from rayedit.toy.sd.vae import train_vae as train
+    else:
+        from rayedit.toy.sd.unet import SDUNetTrainConfig as cls
+        from rayedit.toy.sd.unet import train_sd_unet as train
+    sizes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
+                               ("data_seed", args.data_seed)) if v}
+    extra = {"continue_from": args.continue_from} if args.continue_from else {}
+    try:
+        cfg = cls(**{**sizes, "max_minutes": args.minutes, "threads": args.threads, **extra,
+                     **_dataclass_overrides(cls, args.set)})
+        info = train(args.out, cfg, progress=not args.no_progress)
+    except ValueError as e:
+        raise SystemExit(f"rayedit: {e}") from None
+    print(f"toy-sd {args.what}: {info['steps_done']} steps in {info['minutes']:.1f} min; saved to {args.out}")
     return 0
 
 
@@ -687,7 +715,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="The toy world: coloured shapes, an exact oracle, and small trained models.")
     toy_sub = toy.add_subparsers(dest="toy_command", required=True, metavar="TOY_COMMAND")
     tt = toy_sub.add_parser("train", help="retrain a toy model", description=cmd_toy_train.__doc__)
-    tt.add_argument("what", choices=list(TOY_MODELS), help="which model: %(choices)s")
+    tt.add_argument("what", choices=[*TOY_MODELS, *TOY_SD_PARTS],
+                    help="which model: %(choices)s (sd-vae, then sd-unet with --set vae_from=DIR: toy-sd, the v2 "
+                         "world in Stable Diffusion's layout; both need --out)")
     tt.add_argument("--out", default=None, help="output folder (default: the package's shipped weights folder)")
     tt.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the model's own)")
     tt.add_argument("--batch-size", type=int, default=None, help="images per step (default: the model's own)")

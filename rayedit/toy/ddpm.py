@@ -88,15 +88,23 @@ Batch = Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
 """step -> (images in [-1, 1], encoder hidden states or None): what one training step sees."""
 
 
+def unet_prediction(unet: torch.nn.Module, xt: torch.Tensor, t: torch.Tensor, ctx) -> torch.Tensor:
+    """A diffusers U-Net's output for (x_t, t) and, when given, its encoder hidden states."""
+    return unet(xt, t, **({} if ctx is None else {"encoder_hidden_states": ctx})).sample
+
+
 def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, desc: str,
-                   progress: bool = True) -> tuple[torch.nn.Module, dict]:
-    """The shared training loop: v-prediction MSE on the cosine schedule, AdamW, EMA. Returns (EMA model, info)."""
+                   progress: bool = True, alphas_cumprod: torch.Tensor | None = None, predict=unet_prediction,
+                   on_step=None) -> tuple[torch.nn.Module, dict]:
+    """The shared training loop: v-prediction MSE, AdamW, EMA. Returns (EMA model, info). ``alphas_cumprod``: the
+    noise schedule (default the toy DDPMs' cosine one); ``predict(model, x_t, t, ctx)``: the model's output, for
+    models that are more than one U-Net (toy-sd trains its text encoder too); ``on_step(step, ema)`` runs after
+    each step (periodic saves)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    sched = build_scheduler()
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
-    a = sched.alphas_cumprod
+    a = build_scheduler().alphas_cumprod if alphas_cumprod is None else alphas_cumprod
     gen = torch.Generator().manual_seed(cfg.seed)
     start, losses, step = time.time(), [], 0
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress)
@@ -109,9 +117,8 @@ def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, 
         at = a[t].view(-1, 1, 1, 1)
         xt = at.sqrt() * x0 + (1 - at).sqrt() * noise  # q(x_t | x_0), DDPM Eq. 4
         v = at.sqrt() * noise - (1 - at).sqrt() * x0  # v-prediction target (Salimans & Ho)
-        kwargs = {} if ctx is None else {"encoder_hidden_states": ctx}
         with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            pred = unet(xt, t, **kwargs).sample
+            pred = predict(unet, xt, t, ctx)
         loss = F.mse_loss(pred.float(), v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,6 +130,8 @@ def train_denoiser(unet: torch.nn.Module, batches: Batch, cfg: DDPMTrainConfig, 
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if on_step is not None:
+            on_step(step, ema)
         if cfg.max_minutes and time.time() - start > cfg.max_minutes * 60:
             break
     info = {"config": asdict(cfg), "steps_done": step + 1, "minutes": (time.time() - start) / 60,

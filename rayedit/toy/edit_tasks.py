@@ -1,0 +1,97 @@
+"""Edit tasks of the v2 world that name ONE object, and their exact targets (the perfect edits).
+
+A task picks the object by its colour (unique within a scene) and changes its colour (``recolour``) or its shape
+in place (``reshape``); every other object and the background must stay. Written ``red->blue`` (recolour the red
+object blue) or ``red square->circle`` (the red square becomes a circle of the same size, at the same place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rayedit.toy.generator import COLOURS, SHAPES
+from rayedit.toy.scenes import RES, Scene, edited_scene_at, scene_at
+
+
+@dataclass(frozen=True)
+class EditTask:
+    """Change the object of colour ``colour`` (of shape ``shape``, when given): to colour ``target`` (recolour) or
+    to shape ``target`` (reshape)."""
+
+    colour: str
+    target: str
+    shape: str | None = None
+
+    def __post_init__(self):
+        if self.colour not in COLOURS:
+            raise ValueError(f"unknown colour {self.colour!r}; the toy world has {', '.join(COLOURS)}")
+        if self.shape is not None and self.shape not in SHAPES:
+            raise ValueError(f"unknown shape {self.shape!r}; the toy world has {', '.join(SHAPES)}")
+        if self.target not in (*COLOURS, *SHAPES) or self.target in (self.colour, self.shape):
+            raise ValueError(f"edit target {self.target!r}: a colour or shape other than the source's")
+        if self.target in SHAPES and self.shape is None:
+            raise ValueError(f"a shape edit names the source shape too, e.g. '{self.colour} square->{self.target}'")
+
+    @property
+    def kind(self) -> str:
+        """``recolour`` or ``reshape``."""
+        return "reshape" if self.target in SHAPES else "recolour"
+
+    @property
+    def name(self) -> str:
+        """'red->blue' or 'red square->circle'."""
+        source = self.colour if self.shape is None else f"{self.colour} {self.shape}"
+        return f"{source}->{self.target}"
+
+    @classmethod
+    def parse(cls, text: str) -> EditTask:
+        """'red->blue' or 'red square->circle'."""
+        source, sep, target = text.partition("->")
+        words = source.split()
+        if not sep or len(words) not in (1, 2):
+            raise ValueError(f"edit task {text!r}: write 'red->blue' or 'red square->circle'")
+        return cls(words[0], target.strip(), words[1] if len(words) == 2 else None)
+
+    def applies_to(self, scene: Scene) -> bool:
+        """The scene has the source object, and (recolour) no object already of the target colour."""
+        i = scene.find(self.colour)
+        if i is None or (self.shape is not None and scene.objects[i].shape != self.shape):
+            return False
+        return self.kind == "reshape" or scene.find(self.target) is None
+
+    def apply(self, scene: Scene) -> Scene:
+        """The perfect edit of ``scene``."""
+        change = {"shape": self.target} if self.kind == "reshape" else {"colour": self.target}
+        return scene.with_object(scene.find(self.colour), **change)
+
+    @property
+    def replace(self) -> dict[str, str]:
+        """Caption words to replace to get the target caption (what a text-guided editor is given)."""
+        if self.kind == "reshape":
+            return {f"{self.colour} {self.shape}": f"{self.colour} {self.target}"}
+        return {self.colour: self.target}
+
+
+@dataclass(frozen=True)
+class TaskSample:
+    """One scene of a task: stream index, source and perfectly edited scene and image."""
+
+    index: int
+    source: Scene
+    target: Scene
+    source_image: np.ndarray
+    target_image: np.ndarray
+
+
+def task_samples(task: EditTask, seed: int, res: int = RES) -> Iterator[TaskSample]:
+    """The scenes of the ``seed`` stream the task applies to, with their perfect edits (endless, in order)."""
+    i = 0
+    while True:
+        scene, img = scene_at(seed, i, res)
+        if task.applies_to(scene):
+            edited = task.apply(scene)
+            yield TaskSample(i, scene, edited, img, edited_scene_at(seed, i, edited, res))
+        i += 1

@@ -1,0 +1,95 @@
+"""The v2 toy world: scenes, the per-object oracle, one-object edit tasks and the exact-target metrics."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from rayedit.toy.edit_metrics import edit_metrics, summarise
+from rayedit.toy.edit_tasks import EditTask, task_samples
+from rayedit.toy.scene_oracle import read_scene
+from rayedit.toy.scenes import BACKGROUND_KINDS, draw_scene, edited_scene_at, scene_at
+
+HELD_OUT_SEED = 31337  # never used to train or tune anything
+
+
+def _read_exactly(scene, img) -> bool:
+    r = read_scene(img)
+    return (r.valid and r.background == scene.background and len(r.objects) == len(scene.objects)
+            and all(o.colour == g.colour and o.shape == g.shape and math.hypot(o.cx - g.cx, o.cy - g.cy) < 1.5
+                    for o, g in zip(r.objects, scene.objects, strict=True)))
+
+
+def test_oracle_reads_every_object_of_clean_scenes():
+    scenes = [scene_at(HELD_OUT_SEED, i) for i in range(1000)]
+    exact = [_read_exactly(s, img) for s, img in scenes]
+    assert np.mean(exact) >= 0.99
+    # the world is what it says: 1-3 objects, every background kind, distinct colours, captions left to right
+    assert {len(s.objects) for s, _ in scenes} == {1, 2, 3}
+    assert {s.background for s, _ in scenes} == set(BACKGROUND_KINDS)
+    assert all(len({o.colour for o in s.objects}) == len(s.objects) for s, _ in scenes)
+    assert all([o.cx for o in s.objects] == sorted(o.cx for o in s.objects) for s, _ in scenes)
+
+
+def test_caption_names_objects_left_to_right():
+    scene = next(s for s, _ in (scene_at(HELD_OUT_SEED, i) for i in range(100)) if len(s.objects) == 3)
+    a, b, c = scene.objects
+    assert scene.caption == (f"a {a.colour} {a.shape}, a {b.colour} {b.shape} and a {c.colour} {c.shape} "
+                             f"on a {scene.background} background")
+
+
+def test_scenes_are_deterministic_and_edits_keep_the_texture():
+    s1, img1 = scene_at(5, 17)
+    s2, img2 = scene_at(5, 17)
+    assert s1 == s2 and np.array_equal(img1, img2)
+    assert np.array_equal(edited_scene_at(5, 17, s1), img1)  # an unchanged scene is drawn identically
+    assert not np.array_equal(draw_scene(s1), img1)  # the texture is part of the image
+
+
+def test_edit_task_parsing_and_rules():
+    assert EditTask.parse("red->blue") == EditTask("red", "blue")
+    assert EditTask.parse("red square->circle") == EditTask("red", "circle", "square")
+    assert EditTask.parse("red square->circle").replace == {"red square": "red circle"}
+    for bad in ("red->red", "red->circle", "purple->blue", "red blue"):
+        with pytest.raises(ValueError):
+            EditTask.parse(bad)
+    task = EditTask("red", "blue")
+    for ts in itertools.islice(task_samples(task, HELD_OUT_SEED), 50):
+        assert ts.source.find("red") is not None and ts.source.find("blue") is None
+        assert ts.target.find("blue") is not None and ts.target.find("red") is None
+        assert ts.target.caption == ts.source.caption.replace("red", "blue")
+        assert _read_exactly(ts.target, ts.target_image)
+
+
+@pytest.mark.parametrize("task", ["red->blue", "green square->circle"])
+def test_metrics_score_the_perfect_edit_highest(task):
+    task = EditTask.parse(task)
+    rows = {k: [] for k in ("perfect", "shift", "blur", "unedited")}
+    for ts in itertools.islice(task_samples(task, HELD_OUT_SEED), 40):
+        shifted = ts.target_image.copy()
+        shifted[:, 1:] = ts.target_image[:, :-1]  # everything one pixel to the right (border column kept)
+        versions = {"perfect": ts.target_image, "shift": shifted, "unedited": ts.source_image,
+                    "blur": ndimage.uniform_filter(ts.target_image, (3, 3, 1))}
+        for k, img in versions.items():
+            rows[k].append(edit_metrics(task, ts.source, ts.target, ts.target_image, img))
+    perfect, shift, blur, unedited = (summarise(rows[k]) for k in ("perfect", "shift", "blur", "unedited"))
+    assert perfect["psnr_median"] == math.inf and perfect["success_iou_0.9"] == 1.0
+    assert perfect["target_palette_dist_median"] == 0.0 and perfect["target_iou_mean"] == 1.0
+    for worse in (shift, blur):
+        assert worse["psnr_median"] < 32 and worse["background_psnr_median"] < 35
+        assert worse["success_iou_0.9"] < 0.5
+    assert blur["success_iou_0.8"] > blur["success_iou_0.9"]
+    assert unedited["target_reached"] == 0.0 and unedited["success_iou_0.8"] == 0.0
+    assert unedited["background_psnr_median"] == math.inf  # nothing but the target object changed
+
+
+def test_recolouring_the_wrong_object_fails():
+    task = EditTask("red", "blue")
+    ts = next(t for t in task_samples(task, HELD_OUT_SEED) if len(t.source.objects) >= 2)
+    other = next(i for i, o in enumerate(ts.source.objects) if o.colour != "red")
+    wrong = ts.source.with_object(other, colour="blue")
+    m = edit_metrics(task, ts.source, ts.target, ts.target_image, edited_scene_at(HELD_OUT_SEED, ts.index, wrong))
+    assert not m["target_reached"] and not m["kept_objects_read"]
+    assert not m["success_iou_0.8"] and m["kept_objects_psnr"] < 20

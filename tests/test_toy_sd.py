@@ -1,0 +1,76 @@
+"""toy-sd: the tokenizer derived from CLIP's BPE, and the Stable Diffusion folder layout (diffusers and rayedit load
+it through their ordinary code paths)."""
+
+import json
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from rayedit.toy.scenes import scene_at
+from rayedit.toy.sd.tokenizer import MAX_LENGTH, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+def test_toy_captions_split_exactly_as_clip_splits_them(tokenizer):
+    clip = open_clip.SimpleTokenizer()
+    for i in range(200):
+        caption = scene_at(4242, i)[0].caption
+        ours = tokenizer.convert_ids_to_tokens(tokenizer(caption).input_ids)
+        assert ours[0] == "<|startoftext|>" and ours[-1] == "<|endoftext|>"
+        assert ours[1:-1] == [clip.decoder[t] for t in clip.encode(caption)]
+        assert len(ours) <= MAX_LENGTH
+    assert len(tokenizer) < 600  # CLIP's has 49,408
+
+
+def test_any_prompt_tokenizes(tokenizer):
+    ids = tokenizer("a purple hexagon!", padding="max_length", max_length=MAX_LENGTH).input_ids
+    assert len(ids) == MAX_LENGTH and ids[0] == tokenizer.bos_token_id
+
+
+@pytest.fixture(scope="module")
+def random_toy_sd(tmp_path_factory, tokenizer):
+    """A toy-sd folder with the shipped architecture and seeded random weights, written by diffusers."""
+    from rayedit.toy.sd.unet import Denoiser, build_text_encoder, build_unet, save_pipeline
+    from rayedit.toy.sd.vae import build_vae
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("toy-sd")
+    denoiser = Denoiser(build_unet(), build_text_encoder(len(tokenizer), tokenizer.bos_token_id,
+                                                         tokenizer.eos_token_id))
+    save_pipeline(out, build_vae(), denoiser, tokenizer, half=True)
+    return out
+
+
+def test_folder_is_stable_diffusions_layout(random_toy_sd):
+    from diffusers import StableDiffusionPipeline
+
+    index = json.loads((random_toy_sd / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    assert index["vae"] == ["diffusers", "AutoencoderKL"] and index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
+    assert index["tokenizer"] == ["transformers", "CLIPTokenizer"]
+    assert list((random_toy_sd / "unet").glob("*.safetensors"))
+    pipe = StableDiffusionPipeline.from_pretrained(random_toy_sd, torch_dtype=torch.float32)
+    images = pipe(["a red circle on a gray background"], num_inference_steps=2, height=64, width=64,
+                  output_type="np").images
+    assert images.shape == (1, 64, 64, 3) and np.isfinite(images).all()
+
+
+def test_rayedit_loads_it_like_any_sd_folder(random_toy_sd):
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion, model_resolution, model_takes_text
+    from rayedit.models.text import HFClipTextEncoder
+
+    spec = ModelSpec(name=str(random_toy_sd))
+    assert model_resolution(spec) == 64 and model_takes_text(spec)
+    model = load_diffusion(spec, device="cpu")
+    assert isinstance(model.text_encoder, HFClipTextEncoder) and model.vae is not None
+    assert model.resolution == 64 and model.prediction_type == "v_prediction"
+    hidden = model.text_encoder(["a red circle and a blue square on a white background"])
+    assert hidden.shape == (1, MAX_LENGTH, 128)
