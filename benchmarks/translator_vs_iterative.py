@@ -38,7 +38,7 @@ def main() -> None:
     from rayedit.editors.dds.zero_shot import ScoreDistillationEditor
     from rayedit.editors.reconstruct import DDIMReconstruction
     from rayedit.models.load import load_diffusion
-    from rayedit.toy.edit_eval import images_of_colour
+    from research.edit_eval import images_of_colour
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--translator", required=True, help="folder written by `rayedit train dds` (toy-text-ddpm)")

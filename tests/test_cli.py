@@ -118,3 +118,27 @@ def test_killed_job_resumes_without_duplicates(tmp_path, command):
     assert {r["status"] for r in rows} == {"edited"}
     tars = sorted(Path(tmp_path / "out" / "shards").glob("*.tar"))
     assert len(tars) == 8 and not list((tmp_path / "out" / "shards").glob(".tmp-*"))
+
+
+def test_validate_checks_resources_and_failures_name_their_root_cause(tmp_path, capsys):
+    from rayedit.cli import root_cause
+
+    write_shards(str(tmp_path / "in" / "toy"), 2, per_shard=2)
+    spec = {"input": {"url": str(tmp_path / "in" / "toy-*.tar")}, "output": {"url": str(tmp_path / "out")},
+            "score": {"clip": None, "lpips": None}, "resources": {"edit": {"actors": 8, "num_gpus": 1}}}
+    assert main(["validate", _write(tmp_path, spec)]) == 0
+    out = capsys.readouterr().out
+    assert "the actor pools need" in out and "GPUs but the cluster has 0" in out
+
+    class Wrapper(Exception):  # like Ray's RayTaskError: the actor's exception in .cause
+        def __init__(self, cause):
+            super().__init__("ray wrapper")
+            self.cause = cause
+
+    try:
+        try:
+            raise KeyError("unet.conv_in.weight")
+        except KeyError as inner:
+            raise RuntimeError("actor died") from inner
+    except RuntimeError as err:
+        assert isinstance(root_cause(Wrapper(err)), KeyError)

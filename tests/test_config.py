@@ -64,7 +64,7 @@ def test_overrides_and_yaml_errors(tmp_path):
                          ids=lambda p: p.name)
 def test_every_example_spec_is_valid(path):
     from rayedit.config import AsyrpTrainSpec, DDSTrainSpec, HQSSelectSpec, JobSpec, load_spec
-    from rayedit.generate_spec import GenerateSpec
+    from rayedit.config.generate import GenerateSpec
 
     if "input" in yaml.safe_load(path.read_text()):
         load_spec(path, kind=JobSpec)
@@ -80,3 +80,30 @@ def test_every_example_spec_is_valid(path):
         except SpecError as err:
             errors.append(str(err))
     pytest.fail("\n".join(errors))
+
+
+def test_provenance_records_what_the_editor_used(tmp_path):
+    import json
+
+    from rayedit.pipelines.edit import provenance
+
+    direction = tmp_path / "d"
+    direction.mkdir()
+    (direction / "direction.json").write_text(json.dumps({"strength": 0.8, "t_edit": 500, "t_boost": 200}))
+    asyrp = parse_spec(BASE | {"editor": {"kind": "asyrp", "directions": [{"url": str(direction)}]},
+                               "ddim": {"steps": 30, "eta": 0.5}})
+    prov = provenance(asyrp)
+    assert prov["editor"]["directions"][0]["strength"] == 0.8  # the validated strength, not null
+    assert prov["editor"]["t_edit"] == 500 and prov["editor"]["t_boost"] == 200
+    assert prov["ddim_steps"] == 30 and "eta" not in prov  # asyrp reads the grid only
+    dds = provenance(parse_spec(BASE | {"editor": {"kind": "dds", "target_caption": "a lion"}}))
+    assert "ddim_steps" not in dds and "spacing" not in dds and dds["editor"]["kind"] == "dds"
+    plain = provenance(parse_spec(BASE | {"ddim": {"steps": 7, "eta": 0.3}}))
+    assert plain["ddim_steps"] == 7 and plain["eta"] == 0.3 and plain["guidance_scale"] == 1.0
+
+
+def test_near_miss_field_names_suggest_the_right_one():
+    assert "input.caption_field: unknown field - did you mean 'caption_key'?" in _err(
+        BASE | {"input": {"url": "/d/*.tar", "caption_field": "text"}})
+    assert "did you mean 'replace'?" in _err(BASE | {"editor": {"kind": "dds", "replce": {"a": "b"}}})
+    assert "did you mean" not in _err(BASE | {"zzz": 1})

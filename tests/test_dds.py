@@ -84,6 +84,9 @@ def test_dds_job_through_ray(tmp_path, ray_local):
            "score": {"clip": {"model": "toy-clip"}, "lpips": {"random_backbone": True}},
            "output": {"url": str(tmp_path / "out")}, "resources": {"edit": {"batch_size": 2}}}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
-    assert main(["run", str(tmp_path / "job.yaml"), "--no-progress"]) == 0
-    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
-    assert len(rows) == 5 and {r["status"] for r in rows} == {"edited"}
+    # sample 0 is a blue object: its caption has no word to replace, so the edit would do nothing - it fails
+    assert main(["run", str(tmp_path / "job.yaml"), "--no-progress"]) == 3
+    rows = {r["key"]: r for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
+    assert len(rows) == 5 and rows["toy0000000"]["status"] == "failed"
+    assert rows["toy0000000"]["reason"].startswith("nothing to edit")
+    assert {r["status"] for k, r in rows.items() if k != "toy0000000"} == {"edited"}

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from rayedit.imaging import ImageError, decode_image, encode_image, resize_center_crop
-from rayedit.stages.batch import obj_array
+from rayedit.rows import obj_array
 from rayedit.stages.decode import DecodeImages
 from tests.helpers import png_bytes
 

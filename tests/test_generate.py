@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rayedit.config import ModelSpec, SpecError, parse_spec
+from rayedit.config.generate import GenerateSpec, PromptSource, SamplingSpec
 from rayedit.diffusion.seeds import sample_seed
-from rayedit.generate_spec import GenerateSpec, PromptSource, SamplingSpec
 from rayedit.generation.plan import SampleIndex, group_rows, output_shards
 from rayedit.generation.prompts import expand_templates, resolve_prompts
 
@@ -97,7 +97,7 @@ def _stage_batch(rows):
 
 
 def test_generate_stage_images_depend_on_seed_and_group_only():
-    from rayedit.stages.batch import EOS
+    from rayedit.rows import EOS
     from rayedit.stages.generate import GenerateImages
 
     index = SampleIndex(["a red circle", "a blue square"], 3)
@@ -168,8 +168,8 @@ def test_generate_job_is_deterministic_across_actor_counts_and_feeds_an_edit_job
 
 
 def test_oracle_judges_a_generated_set_against_its_prompts(tmp_path):
-    from rayedit.toy.generated_eval import judge_generated, parse_prompt
     from rayedit.toy.generator import write_shards
+    from research.generated_eval import judge_generated, parse_prompt
 
     assert parse_prompt("a red circle on a white background") == {"colour": "red", "shape": "circle",
                                                                    "background": "white"}

@@ -150,3 +150,34 @@ def test_plan_notes_random_clip_only(tmp_path):
     assert any("CLIP 'tiny' has random weights" in n for n in notes)
     notes = plan_job(parse_spec(base | {"score": base["score"] | {"clip": {"model": "toy-clip"}}})).notes
     assert not any("CLIP" in n for n in notes)
+
+
+def test_clip_checkpoint_in_openai_layout_loads(tmp_path):
+    # open_clip's own files keep the text tower at the top level (positional_embedding, transformer.*); rayedit
+    # builds a custom-text model (text.positional_embedding, ...) - the checkpoint must still load
+    import open_clip
+    from safetensors.torch import save_file
+
+    from rayedit.models.clip import TINY_CLIP, register_configs
+
+    register_configs()
+    torch.manual_seed(3)
+    standard = open_clip.create_model(TINY_CLIP, force_custom_text=False).eval()
+    assert "positional_embedding" in standard.state_dict()
+    save_file({k: v.contiguous() for k, v in standard.state_dict().items()}, tmp_path / "openai-layout.safetensors")
+    loaded = load_clip("tiny", pretrained=str(tmp_path / "openai-layout.safetensors"), seed=9)
+    tokens = open_clip.get_tokenizer(TINY_CLIP)(["a red circle"])
+    with torch.no_grad():
+        want = torch.nn.functional.normalize(standard.encode_text(tokens), dim=-1)
+    torch.testing.assert_close(loaded.embed_texts(["a red circle"]), want)
+
+
+def test_pickled_clip_checkpoint_is_one_clear_error(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"w": Evil()}, tmp_path / "clip.bin")
+    with pytest.raises(ModelLoadError, match="weights_only=True .* refused") as err:
+        load_clip("tiny", pretrained=str(tmp_path / "clip.bin"))
+    assert "\n" not in str(err.value)

@@ -36,9 +36,9 @@ def test_an_unchanged_target_projects_to_its_source_and_batches_do_not_matter():
 def test_the_toy_model_pulls_an_off_palette_shade_back_and_keeps_the_shape():
     """A target whose blue is 30/255 per channel off the palette (like the DDS translator's outputs) comes back
     near the palette's blue with its mask in place; an unchanged target comes back as its source."""
-    from rayedit.toy.asyrp_ceiling import paired_images
     from rayedit.toy.generator import COLOURS
     from rayedit.toy.oracle import mask_iou, read_image
+    from research.asyrp_ceiling import paired_images
 
     torch.set_num_threads(2)
     model = load_diffusion(ModelSpec(name="toy-text-ddpm"), device="cpu")

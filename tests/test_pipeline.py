@@ -164,7 +164,8 @@ def test_light_stage_workers_do_not_import_torch(tmp_path):
 
 
 def test_resource_check_catches_pools_that_cannot_start(tmp_path):
-    from rayedit.pipelines.edit import JobPlan, check_resources, stage_plans
+    from rayedit.cluster.executor import check_resources
+    from rayedit.pipelines.edit import JobPlan, stage_plans
 
     raw = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")},
            "resources": {"edit": {"actors": 2, "num_gpus": 1}}}
@@ -210,3 +211,18 @@ def test_local_ray_starts_despite_a_stale_cluster_address():
         assert out.stdout.strip().splitlines()[-1] == "['127.0.0.1']"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_the_model_stage_reports_every_finished_batch(ray_local):
+    from rayedit.cluster.adapter import ProgressCounter, StagePlan, apply_stage
+
+    class Identity:
+        def __call__(self, batch):
+            return batch
+
+    counter = ProgressCounter.remote()
+    rows = [{"status": s, "x": i} for i, s in enumerate(["ok"] * 7 + ["eos"])]
+    ds = ray.data.from_items(rows, override_num_blocks=2)
+    plan = StagePlan("edit", Identity, batch_size=2, actors=1, num_cpus=0.5, counts_progress=True)
+    assert len(apply_stage(ds, plan, counter).take_all()) == 8
+    assert ray.get(counter.value.remote()) == 7  # end-of-shard rows are not samples

@@ -118,3 +118,38 @@ def test_memory_filesystem_input():
         f.write(tar_bytes(sample_members("m", 3)))
     rows = _read("memory://bucket/in/m-*.tar")
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
+
+
+def test_clashing_and_dotted_names_get_distinct_webdataset_safe_keys(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("IMG_2000.jpg", "IMG_2000.png", "holiday.v2.jpg"):
+        (photos / name).write_bytes(png_bytes())
+    rows = _read(str(photos))
+    assert sorted(r["key"] for r in rows) == ["IMG_2000", "IMG_2000_png", "holiday_v2"]
+    assert {r["key"]: r["source_key"] for r in rows}["holiday_v2"] == "holiday.v2"
+    assert all(r["status"] == "ok" for r in rows)
+
+
+def test_duplicate_keys_inside_a_tar_are_made_distinct(tmp_path):
+    # a key whose members are not contiguous, and two unsafe members with one base name
+    members = [("a.png", png_bytes()), ("a.txt", b"first"), ("b.png", png_bytes()), ("b.txt", b"b"),
+               ("a.jpg", png_bytes(seed=1)), ("../x.png", png_bytes()), ("sub/../../x.png", png_bytes())]
+    (tmp_path / "s.tar").write_bytes(tar_bytes(members))
+    rows = _read(str(tmp_path / "s.tar"))
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 5
+    assert keys[:3] == ["a", "b", "a_2"] and rows[2]["status"] == "ok"
+    assert [r["status"] for r in rows[3:]] == ["failed", "failed"]
+
+
+def test_json_sidecars_caption_fields_and_a_warning_when_none(tmp_path, capsys):
+    photos = tmp_path / "p"
+    photos.mkdir()
+    for name, meta in (("a", {"text": "a lion"}), ("b", {"prompt": "a tiger"}), ("c", {"tags": ["x"]})):
+        (photos / f"{name}.jpg").write_bytes(png_bytes())
+        (photos / f"{name}.json").write_text(json.dumps(meta))
+    rows = {r["key"]: r["caption"] for r in _read(str(photos))}
+    assert rows == {"a": "a lion", "b": "a tiger", "c": ""}
+    err = capsys.readouterr().err
+    assert "1 sample .json file(s) have no caption field" in err and "found: tags" in err

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rayedit.config import DDIMSpec, FilterRule, ModelSpec, OutputSpec, ScoreSpec
-from rayedit.stages.batch import get_scores, obj_array, set_scores
+from rayedit.rows import get_scores, obj_array, set_scores
 from rayedit.stages.edit import EditImages
 from rayedit.stages.filter import FilterByScores, filter_reason
 from rayedit.stages.score import ScoreImages, score_names
@@ -34,6 +34,19 @@ def test_edit_stage_runs_and_skips_failed_rows(name):
     assert out["edited"].shape == (3, 32, 32, 3) and out["edited"].dtype == np.uint8
     assert list(out["status"]) == ["ok", "failed", "ok"]
     assert out["edited"][1].max() == 0 and out["edited"][0].max() > 0
+
+
+def test_an_edit_that_cannot_be_made_fails_with_its_reason():
+    from rayedit.config import ScoreDistillationSpec
+
+    batch = _batch(3)
+    batch["caption"] = obj_array(["", "a cat on a sofa", "a dog"])
+    stage = EditImages(ModelSpec(name="tiny-latent"), DDIMSpec(steps=2), device="cpu",
+                       editor=ScoreDistillationSpec(replace={"cat": "lion"}, steps=1))
+    out = stage(batch)
+    assert list(out["status"]) == ["failed", "ok", "failed"]
+    assert out["reason"][0].startswith("no target caption") and out["reason"][2].startswith("nothing to edit")
+    assert out["edited"][1].max() > 0
 
 
 def test_edit_stage_is_deterministic():

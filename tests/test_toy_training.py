@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rayedit.cli import _dataclass_overrides
+from rayedit.cli.common import dataclass_overrides
 from rayedit.config import ModelSpec
 from rayedit.models.clip import load_clip
 from rayedit.models.load import load_diffusion, model_resolution
@@ -74,10 +74,10 @@ def test_learning_rate_schedules():
 
 
 def test_toy_train_set_overrides_are_typed_and_checked():
-    over = _dataclass_overrides(DDPMTrainConfig, ["lr_schedule=constant", "ema_decay=0.995", "warmup_steps=50",
+    over = dataclass_overrides(DDPMTrainConfig, ["lr_schedule=constant", "ema_decay=0.995", "warmup_steps=50",
                                                   "bf16=true"])
     assert over == {"lr_schedule": "constant", "ema_decay": 0.995, "warmup_steps": 50, "bf16": True}
     with pytest.raises(SystemExit, match="FIELD one of"):
-        _dataclass_overrides(DDPMTrainConfig, ["learning_rate=1"])
+        dataclass_overrides(DDPMTrainConfig, ["learning_rate=1"])
     with pytest.raises(SystemExit, match="warmup_steps"):
-        _dataclass_overrides(DDPMTrainConfig, ["warmup_steps=many"])
+        dataclass_overrides(DDPMTrainConfig, ["warmup_steps=many"])

@@ -26,6 +26,9 @@ class StagePlan:
     num_gpus: float = 0.0
     generator: bool = False
     """The stage yields several batches per input batch (e.g. reading a shard)."""
+    counts_progress: bool = False
+    """Each finished batch adds its rows to the job's progress counter (the model stage: the bar moves per batch,
+    not per write batch)."""
 
 
 def crash_once(stage: str) -> None:
@@ -43,8 +46,28 @@ def crash_once(stage: str) -> None:
     os._exit(1)
 
 
-def _actor_class(plan: StagePlan) -> type:
+@ray.remote(num_cpus=0)
+class ProgressCounter:
+    """Rows the model stage has finished, across all its actors (polled by the driver's progress bar)."""
+
+    def __init__(self):
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+
+    def value(self) -> int:
+        return self.done
+
+
+def _rows(batch) -> int:
+    status = batch.get("status") if isinstance(batch, dict) else None
+    return int((status != "eos").sum()) if status is not None else len(next(iter(batch.values()), []))
+
+
+def _actor_class(plan: StagePlan, counter=None) -> type:
     make, threads, plan_name = plan.make, max(1, int(plan.num_cpus)), plan.name
+    counter = counter if plan.counts_progress else None
 
     class StageActor:
         def __init__(self):
@@ -58,7 +81,10 @@ def _actor_class(plan: StagePlan) -> type:
 
         def __call__(self, batch):
             crash_once(plan_name)
-            return self.stage(batch)
+            out = self.stage(batch)
+            if counter is not None:
+                counter.add.remote(_rows(out))
+            return out
 
     StageActor.__name__ = StageActor.__qualname__ = "".join(p.title() for p in plan.name.split("_")) + "Actor"
     return StageActor
@@ -76,13 +102,15 @@ def _task_fn(plan: StagePlan) -> Callable:
     return run_stage
 
 
-def apply_stage(ds: ray.data.Dataset, plan: StagePlan) -> ray.data.Dataset:
-    """Append ``plan``'s stage to the dataset as map_batches (actor pool or tasks)."""
+def apply_stage(ds: ray.data.Dataset, plan: StagePlan, counter=None) -> ray.data.Dataset:
+    """Append ``plan``'s stage to the dataset as map_batches (actor pool or tasks); ``counter``: a ProgressCounter
+    the stage reports finished rows to, when its plan ``counts_progress``."""
     common = dict(batch_size=plan.batch_size, batch_format="numpy", num_cpus=plan.num_cpus, zero_copy_batch=False)
     if plan.num_gpus:
         common["num_gpus"] = plan.num_gpus
     if plan.actors:
-        return ds.map_batches(_actor_class(plan), compute=ray.data.ActorPoolStrategy(size=plan.actors), **common)
+        return ds.map_batches(_actor_class(plan, counter), compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                              **common)
     return ds.map_batches(_task_fn(plan), **common)
 
 

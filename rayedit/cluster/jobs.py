@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from rayedit import __version__
 from rayedit.config import SpecError
-from rayedit.generate_spec import GenerateSpec
+from rayedit.config.generate import GenerateSpec
 
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 SAFE_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "HF_HUB_OFFLINE")

@@ -76,6 +76,11 @@ def describe() -> dict:
     return {"cpus": res.get("CPU", 0), "gpus": res.get("GPU", 0), "nodes": nodes}
 
 
+def ray_is_running() -> bool:
+    """Whether this process is connected to Ray."""
+    return ray.is_initialized()
+
+
 def shutdown_ray() -> None:
     """Disconnect (and stop a local Ray)."""
     if ray.is_initialized():

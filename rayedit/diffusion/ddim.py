@@ -105,9 +105,24 @@ def ddim_inversion_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, al
     return (alpha_next**0.5) * x0 + ((1 - alpha_next) ** 0.5) * eps
 
 
-def grid_for(steps: int, alphas_cumprod: torch.Tensor, spacing: str = "auto") -> list[int]:
-    """The S-step grid for a model's noise schedule, ``auto`` spacing resolved against that schedule."""
+def grid_for(steps: int, alphas_cumprod: torch.Tensor, spacing: str = "auto",
+             scheduler_config: dict | None = None) -> list[int]:
+    """The S-step grid for a model's noise schedule (ascending). ``auto``: the checkpoint's own scheduler settings
+    when it has them (``timestep_spacing`` and ``steps_offset``, exactly as diffusers' DDIMScheduler sets its
+    timesteps - SD 1.5: leading, offset 1), else resolved against the schedule (:func:`resolve_spacing`)."""
+    if spacing == "auto" and scheduler_config is not None:
+        return checkpoint_timesteps(steps, scheduler_config)
     return make_timesteps(steps, len(alphas_cumprod), resolve_spacing(spacing, alphas_cumprod))
+
+
+def checkpoint_timesteps(steps: int, scheduler_config: dict) -> list[int]:
+    """The grid diffusers' DDIMScheduler uses for ``steps`` under a checkpoint's scheduler config (ascending)."""
+    from diffusers import DDIMScheduler
+
+    keys = ("num_train_timesteps", "timestep_spacing", "steps_offset")
+    sched = DDIMScheduler(**{k: scheduler_config[k] for k in keys if k in scheduler_config})
+    sched.set_timesteps(steps)
+    return sorted(int(t) for t in sched.timesteps)
 
 
 def grid_alphas(alphas_cumprod: torch.Tensor, ts: Sequence[int], alpha_clean: float = 1.0) -> list[float]:

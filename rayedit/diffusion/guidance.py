@@ -1,4 +1,5 @@
-"""Score-distillation gradients: classifier-free guidance, SDS and DDS (DDS paper Eq. 1-3; SDD / DreamFusion SDS).
+"""Score-distillation gradients: classifier-free guidance, SDS and DDS (DDS paper Sec. 3, Eq. 1 and 3; SDD /
+DreamFusion SDS).
 
 Pure torch. Every gradient here is w.r.t. the clean input z and is applied without backpropagating through the
 U-Net (loss = sum(z * grad.detach())). Conditional and unconditional branches of every image go through the U-Net
@@ -13,7 +14,8 @@ from rayedit.diffusion.ddim import to_epsilon
 
 
 def guided(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
-    """eps^w = (1 + w) eps(z_t, y, t) - w eps(z_t, t)  (DDS Eq. 1; diffusers' guidance_scale s = 1 + w)."""
+    """eps^w = (1 + w) eps(z_t, y, t) - w eps(z_t, t)  (DDS Sec. 3, unnumbered; diffusers' guidance_scale s =
+    1 + w)."""
     return (1 + w) * eps_cond - w * eps_uncond
 
 

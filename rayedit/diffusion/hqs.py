@@ -1,4 +1,4 @@
-"""HQS, the Hybrid Quality Score over timesteps (SDD; definition in ALGORITHMS.md, not in the paper excerpt).
+"""HQS, the Hybrid Quality Score over timesteps (SDD; definition in docs/algorithms.md).
 
 For guidance gradients d_t (B, C, H, W) at candidate timesteps: magnitude N_t = mean |d_t|, concentration
 H_t = entropy of softmax over pixels of the channel-mean |d_t|; both averaged over images, min-max normalised

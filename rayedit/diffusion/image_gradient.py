@@ -1,5 +1,5 @@
 """The guidance gradient with respect to the IMAGE (pixels), as HQS needs it: SDS, or DDS against a source caption,
-pulled back through the VAE encoder for latent models (ALGORITHMS.md, HQS)."""
+pulled back through the VAE encoder for latent models (docs/algorithms.md, HQS)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rayedit.diffusion.guidance import dds_gradient, sds_gradient
 
 def image_gradient(model, pixels: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, cond: torch.Tensor,
                    uncond: torch.Tensor, w: float, source: torch.Tensor | None = None) -> torch.Tensor:
-    """d_t (B, 3, H, W): grad_SDS = eps^w(z_t, y, t) - eps (DDS Eq. 2), or grad_DDS with ``source`` (DDS Eq. 3,
+    """d_t (B, 3, H, W): grad_SDS = eps^w(z_t, y, t) - eps (DDS Eq. 1), or grad_DDS with ``source`` (DDS Eq. 3,
     the image against itself under both captions), w.r.t. pixels in [-1, 1]. ``noise`` has the latent's shape."""
     if model.vae is None:
         z = pixels

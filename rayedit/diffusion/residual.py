@@ -2,7 +2,7 @@
 at the edit's timesteps (an edit that matches its caption gets a small, diffuse gradient; DDS paper Fig. 8).
 
 residual = mean over t in S and noise draws of N_t = mean |grad_SDS(x_edit; y_tgt, t)|, the image-space gradient
-HQS uses (SDD; ALGORITHMS.md). Noise is seeded per sample key, so a score does not depend on batching.
+HQS uses (SDD; docs/algorithms.md). Noise is seeded per sample key, so a score does not depend on batching.
 """
 
 from __future__ import annotations

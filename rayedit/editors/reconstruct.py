@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from rayedit.config import DDIMSpec
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample
 from rayedit.models.diffusion import DiffusionModel
 
 
@@ -22,7 +22,7 @@ class DDIMReconstruction:
         self.model = model
         self.spec = spec
         self.seed = seed
-        self.timesteps = grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
+        self.timesteps = model.grid(spec.steps, spec.spacing)
 
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str]) -> torch.Tensor:

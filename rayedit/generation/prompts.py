@@ -9,7 +9,7 @@ import json
 import pyarrow.parquet as pq
 
 from rayedit.config import SpecError
-from rayedit.generate_spec import PromptSource, template_slots
+from rayedit.config.generate import PromptSource, template_slots
 from rayedit.storage.fs import filesystem, redact
 
 

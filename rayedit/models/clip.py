@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from rayedit.models.errors import ModelLoadError
-from rayedit.models.weights import load_state_dict
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 TINY_CLIP = "rayedit-tiny-clip"
@@ -85,6 +85,21 @@ def clip_has_weights(model: str, pretrained: str | None) -> bool:
     return pretrained is not None or _folder_name(model) is not None
 
 
+def load_local_checkpoint(clip: nn.Module, path: str) -> None:
+    """A local checkpoint into ``clip`` through open_clip's own loader (it converts OpenAI-format state dicts to the
+    custom-text layout rayedit builds); safetensors, or torch files with ``weights_only=True`` - a pickle that would
+    run code is refused."""
+    try:
+        open_clip.load_checkpoint(clip, path, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelLoadError(f"CLIP checkpoint {path}: a pickle that does not load with weights_only=True (loading it "
+                             "would run its code); refused - give a .safetensors file") from None
+    except (RuntimeError, KeyError, ValueError) as err:
+        first = str(err).strip().splitlines()[0][:300]
+        raise ModelLoadError(f"CLIP checkpoint {path} does not fit open_clip model {type(clip).__name__}: {first}"
+                             ) from None
+
+
 def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = "cpu", seed: int = 0) -> ClipBundle:
     """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file; open_clip
     folders, ``hf-hub:`` ids and the ``toy-clip`` preset carry their own weights."""
@@ -112,7 +127,7 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
     finally:
         root_logger.setLevel(level)
     if local:
-        clip.load_state_dict(load_state_dict(pretrained))
+        load_local_checkpoint(clip, pretrained)
     clip = clip.eval().to(device)
     cfg = clip.visual.preprocess_cfg
     size = clip.visual.image_size

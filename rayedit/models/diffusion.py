@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from rayedit.diffusion.ddim import EpsFn, to_epsilon
+from rayedit.diffusion.ddim import EpsFn, grid_for, to_epsilon
 
 
 @dataclass
@@ -28,6 +28,12 @@ class DiffusionModel:
     vae_scale: float = 1.0
     random_weights: bool = False
     notes: list[str] = field(default_factory=list)
+    scheduler_config: dict | None = None
+    """The checkpoint's own scheduler settings (spacing, offset); ``ddim.spacing: auto`` follows them."""
+
+    def grid(self, steps: int, spacing: str = "auto") -> list[int]:
+        """The ascending S-step DDIM grid: the checkpoint's own with ``auto``, else rayedit's ``spacing``."""
+        return grid_for(steps, self.alphas_cumprod, spacing, self.scheduler_config)
 
     @property
     def num_train_timesteps(self) -> int:
@@ -94,7 +100,7 @@ class DiffusionModel:
 
     def eps_fn(self, cond: torch.Tensor | None = None, uncond: torch.Tensor | None = None,
                guidance_scale: float = 1.0) -> EpsFn:
-        """eps(x_t, t) with classifier-free guidance eps_u + s (eps_c - eps_u) (DDS Eq. 1, s = 1 + w).
+        """eps(x_t, t) with classifier-free guidance eps_u + s (eps_c - eps_u) (DDS Sec. 3, unnumbered; s = 1 + w).
 
         Conditional and unconditional branches go through the U-Net in ONE batched call.
         """

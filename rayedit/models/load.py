@@ -83,6 +83,11 @@ def _kw(root: str, revision: str | None) -> dict:
     return {} if is_local_folder(root) else _hub_kwargs(revision)
 
 
+def _weights_kw(spec: ModelSpec, root: str) -> dict:
+    """from_pretrained keyword arguments for weights: _kw plus the spec's ``variant`` (e.g. fp16 files)."""
+    return _kw(root, spec.revision) | ({"variant": spec.variant} if spec.variant else {})
+
+
 def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
     """Find the U-Net inside a checkpoint: 'pipeline' (model_index.json) or a single-model folder."""
     from huggingface_hub import hf_hub_download
@@ -101,6 +106,12 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
         except (LocalEntryNotFoundError, OSError, ValueError):  # offline and not cached, network errors
             raise ModelLoadError(offline_advice(root)) from None
 
+    if Path(root).expanduser().is_file():
+        raise ModelLoadError(
+            f"model.name {root!r} is a single checkpoint file; rayedit loads diffusers folders. Convert it once: "
+            "python -c 'from diffusers import StableDiffusionPipeline as P; "
+            f"P.from_single_file(\"{root}\").save_pretrained(\"DIR\")' (needs the model's config, from the hub or "
+            "a local original_config) and give DIR")
     if spec.subfolder:
         cfg = fetch(f"{spec.subfolder}/config.json")
         if cfg is None:
@@ -115,17 +126,18 @@ def _layout(root: str, spec: ModelSpec) -> tuple[str, dict]:
     return "single", cfg
 
 
-def _scheduler_alphas(root: str, subfolder: str | None, revision: str | None) -> tuple[torch.Tensor, str]:
+def _scheduler_alphas(root: str, subfolder: str | None, revision: str | None) -> tuple[torch.Tensor, str, dict]:
+    """(alphas_cumprod, prediction type, the scheduler's settings) of a checkpoint."""
     for sub in (subfolder, "scheduler", None):
         try:
             sched = DDIMScheduler.from_pretrained(root, subfolder=sub, **_kw(root, revision))
-            return sched.alphas_cumprod.double(), sched.config.prediction_type
+            return sched.alphas_cumprod.double(), sched.config.prediction_type, dict(sched.config)
         except (OSError, ValueError):
             continue
     raise ModelLoadError(f"{root!r} has no scheduler config: cannot know its noise schedule")
 
 
-def _load_text_encoder(root: str, index: dict, revision: str | None):
+def _load_text_encoder(root: str, index: dict, spec: ModelSpec):
     """The pipeline's text encoder: an open_clip model its model_index names, or transformers' CLIPTextModel."""
     from rayedit.models.text import HFClipTextEncoder, OpenClipTextEncoder
 
@@ -143,10 +155,10 @@ def _load_text_encoder(root: str, index: dict, revision: str | None):
     except ImportError:
         raise ModelLoadError(
             "Stable Diffusion layout checkpoints need the `transformers` package for their text encoder: "
-            "pip install 'rayedit[sd]'"
+            "pip install transformers"
         ) from None
-    model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", **_kw(root, revision))
-    tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", **_kw(root, revision))
+    model = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", **_weights_kw(spec, root))
+    tok = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer", **_kw(root, spec.revision))
     return HFClipTextEncoder(model.eval(), tok)
 
 
@@ -182,32 +194,33 @@ def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
         if kind == "pipeline":
             unet_cls = cfg.get("unet", [None, None])[1]
             if unet_cls == "UNet2DConditionModel":
-                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", **_kw(root, spec.revision))
-                text = _load_text_encoder(root, cfg, spec.revision)
-                alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
+                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", **_weights_kw(spec, root))
+                text = _load_text_encoder(root, cfg, spec)
+                alphas, pred, sched_cfg = _scheduler_alphas(root, "scheduler", spec.revision)
                 if "vae" not in cfg:  # a pixel-space text-to-image model (e.g. toy-text-ddpm)
                     return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name,
-                                          text_encoder=text)
-                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_kw(root, spec.revision))
+                                          text_encoder=text, scheduler_config=sched_cfg)
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_weights_kw(spec, root))
                 res = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
                 return DiffusionModel(unet.eval(), alphas, pred, res, spec.name, vae=vae.eval(), text_encoder=text,
-                                      vae_scale=float(vae.config.scaling_factor))
-            unet = UNet2DModel.from_pretrained(root, subfolder="unet", **_kw(root, spec.revision))
-            alphas, pred = _scheduler_alphas(root, "scheduler", spec.revision)
+                                      vae_scale=float(vae.config.scaling_factor), scheduler_config=sched_cfg)
+            unet = UNet2DModel.from_pretrained(root, subfolder="unet", **_weights_kw(spec, root))
+            alphas, pred, sched_cfg = _scheduler_alphas(root, "scheduler", spec.revision)
         else:
             name = cfg.get("_class_name")
             if name not in ("UNet2DModel", None):
                 raise ModelLoadError(f"{spec.name!r} holds a {name}; a single-model checkpoint must be a UNet2DModel "
                                      "(give a full pipeline folder for latent models)")
-            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, **_kw(root, spec.revision))
-            alphas, pred = _scheduler_alphas(root, spec.subfolder, spec.revision)
+            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, **_weights_kw(spec, root))
+            alphas, pred, sched_cfg = _scheduler_alphas(root, spec.subfolder, spec.revision)
     except ModelLoadError:
         raise
     except OSError as err:
         if is_local_folder(root):
             raise ModelLoadError(f"cannot load {spec.name!r}: {err}") from None
         raise ModelLoadError(offline_advice(spec.name)) from None
-    return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name)
+    return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name,
+                          scheduler_config=sched_cfg)
 
 
 def model_resolution(spec: ModelSpec) -> int:
@@ -223,6 +236,28 @@ def model_resolution(spec: ModelSpec) -> int:
     if kind == "single":
         return int(cfg["sample_size"])
     return pipeline_resolution(root, spec, cfg)
+
+
+def check_model(spec: ModelSpec) -> tuple[int, list[str]]:
+    """The model's image side, after checking it without loading it (:mod:`rayedit.models.checks`): its config,
+    a local folder's weight files, the resolution asked for. Returns (resolution, notes)."""
+    from rayedit.models.checks import check_local_weights, check_resolution, size_multiple
+
+    if spec.name in PRESETS:
+        return spec.resolution or 32, []
+    name = _resolve_name(spec.name)
+    root = str(Path(name).expanduser()) if is_local_folder(name) else name
+    kind, cfg = _layout(root, spec.model_copy(update={"name": name}))
+    if kind == "single":
+        index, unet_cfg, native = None, cfg, int(cfg["sample_size"])
+    else:
+        index = cfg
+        unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))
+        native = pipeline_resolution(root, spec, cfg)
+    if is_local_folder(root):
+        check_local_weights(Path(root))
+    notes = check_resolution(spec, native, size_multiple(root, index, unet_cfg, **_kw(root, spec.revision)))
+    return spec.resolution or native, notes
 
 
 def model_takes_text(spec: ModelSpec) -> bool:

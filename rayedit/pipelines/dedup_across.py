@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
 from rayedit.dedup import keep_first, lsh_buckets, lsh_shape, pairs_in_bucket
-from rayedit.stages.batch import obj_array
+from rayedit.rows import obj_array
 from rayedit.storage.commit import embeddings_path, marker_path, refilter_shard
 from rayedit.storage.fs import filesystem, join, write_atomic
 
@@ -67,17 +67,16 @@ def bucket_pairs(threshold: float):
 def cross_shard_duplicates(output: OutputSpec, shard_ids: list[str], threshold: float,
                            seed: int = 0) -> dict[str, dict[str, str]]:
     """{shard_id: {key: reason}} for the samples that duplicate a kept sample of an earlier shard."""
-    import ray
+    from rayedit.cluster.executor import shuffle_groups
 
     fs = filesystem(output.url, output.storage)
     n = sum(json.loads(fs.cat_file(marker_path(output, s)))["edited"] for s in shard_ids)
     bands, bits = lsh_shape(n, threshold)
-    ds = ray.data.from_items([{"shard_id": s} for s in shard_ids], override_num_blocks=len(shard_ids))
-    ds = ds.flat_map(band_records(output, bands, bits, seed), num_cpus=0.25)
-    ds = ds.groupby("bucket").map_groups(bucket_pairs(threshold), batch_format="numpy", num_cpus=0.25)
     best: dict[tuple[str, str], float] = {}
     key_of: dict[str, str] = {}
-    for p in ds.iter_rows():  # the same pair may meet in several bands
+    pairs = shuffle_groups([{"shard_id": s} for s in shard_ids], band_records(output, bands, bits, seed), "bucket",
+                           bucket_pairs(threshold))
+    for p in pairs:  # the same pair may meet in several bands
         best[(p["a"], p["b"])] = float(p["cos"])
         key_of[p["a"]], key_of[p["b"]] = p["a_key"], p["b_key"]
     order = sorted(key_of)

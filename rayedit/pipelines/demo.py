@@ -103,8 +103,8 @@ def demo_clip() -> str:
 def demo_spec(root: str, steps: int, edit: DemoEdit) -> dict:
     """The demo's job spec (written to ``root/job.yaml`` so a user can rerun or adapt it). With a colour edit the
     scores aim at each caption with the colour word replaced (so ``clip_direction`` is computed). No score filters:
-    on 400 held-out edits the shipped translator had no failure for a filter to remove (`rayedit toy eval-filters
-    --spec examples/toy-translator-filters.yaml --n 400`: 100% successes)."""
+    on 400 held-out edits the shipped translator had no failure for a filter to remove (`python -m research
+    eval-filters --spec examples/toy-translator-filters.yaml --n 400`: 100% successes)."""
     score: dict = {"clip": {"model": demo_clip()}, "lpips": {"random_backbone": True}}
     if edit.source_colour and edit.target_colour:
         score["replace"] = {edit.source_colour: edit.target_colour}

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import fsspec
-
-from rayedit import __version__, events
+from rayedit import __version__
 from rayedit.config import JobSpec, OutputSpec, SpecError
+from rayedit.models.checks import usable_scores
 from rayedit.models.clip import clip_has_weights
-from rayedit.models.load import model_resolution, model_takes_text
+from rayedit.models.load import check_model, model_resolution, model_takes_text
 from rayedit.models.presets import PRESETS
-from rayedit.pipelines.execute import JobResult, run_plan
+from rayedit.pipelines.result import JobResult
 from rayedit.stages.score import score_names
 from rayedit.storage.commit import committed_shards
-from rayedit.storage.fs import filesystem, has_atomic_rename, join, protocol_of, redact
+from rayedit.storage.fs import endpoint_of, filesystem, has_atomic_rename, join, protocol_of, redact
+from rayedit.storage.job_record import check_same_job, clear_output, write_job_record
 from rayedit.storage.shards import Shard, plan_shards
 
 PROCESS_LOCAL_PROTOCOLS = ("memory",)
@@ -47,32 +49,38 @@ def check_shared_urls(urls: list[tuple[str, str]]) -> None:
 
 
 def check_output_writable(output: OutputSpec) -> None:
-    """Write and delete a probe file under the output URL; a missing bucket or no permission fails here."""
+    """Fail unless the job can write under the output URL, creating nothing: on a local disk the nearest existing
+    folder must be writable; on an object store a probe object is written and deleted (a missing bucket or no
+    permission fails here)."""
     fs = filesystem(output.url, output.storage)
+    if has_atomic_rename(fs):  # local disk
+        path = Path(output.url.split("://", 1)[-1]).expanduser().absolute()
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        try:
+            with tempfile.TemporaryFile(dir=existing):  # gone when closed: nothing is left behind
+                pass
+        except OSError as err:
+            raise SpecError(f"output {redact(output.url)} is not writable ({existing}: {err.strerror or err})"
+                            ) from None
+        return
     probe = join(output.url, "_probe")
     try:
-        if has_atomic_rename(fs):  # local disk; on object stores makedirs would silently CREATE a missing bucket
-            fs.makedirs(output.url, exist_ok=True)
         with fs.open(probe, "wb") as f:
             f.write(b"ok")
         fs.rm(probe)
     except Exception as err:  # noqa: BLE001 - any store error means we cannot write there
-        raise SpecError(f"output {redact(output.url)} is not writable: {type(err).__name__}: {err}") from None
+        where = endpoint_of(output.url, output.storage)
+        raise SpecError(f"output {redact(output.url)} is not writable ({where}): {type(err).__name__}: {err}"
+                        ) from None
 
 
-def _artifact_meta(url: str, where: str, meta_name: str, what: str, how: str) -> dict:
-    """The JSON that marks a trained artifact complete, or a SpecError naming the field."""
-    import json
-
+def _artifact_meta(read, url: str, where: str) -> dict:
+    """``read(url)``: the JSON that marks a trained artifact complete; a missing or unreadable one is a SpecError
+    naming the spec field."""
     try:
-        fs, root = fsspec.core.url_to_fs(url)
-        found = fs.exists(f"{root}/{meta_name}")
-        meta = json.loads(fs.cat_file(f"{root}/{meta_name}")) if found else None
-    except Exception as err:  # noqa: BLE001 - any store error means we cannot read it
-        raise SpecError(f"{where} {redact(url)}: {type(err).__name__}: {err}") from None
-    if meta is None:
-        raise SpecError(f"{where} {redact(url)} holds no {what} ({meta_name}); make one with `{how}`")
-    return meta
+        return read(url)
+    except (FileNotFoundError, SpecError) as err:
+        raise SpecError(f"{where} {err}") from None
 
 
 def check_editor_artifacts(spec: JobSpec) -> None:
@@ -83,15 +91,15 @@ def check_editor_artifacts(spec: JobSpec) -> None:
         raise SpecError(f"editor.kind dds needs a text-conditioned model (e.g. toy-text-ddpm or a Stable Diffusion "
                         f"checkpoint); model.name {spec.model.name!r} takes no text")
     if editor.kind == "asyrp":
-        from rayedit.editors.asyrp.artifact import META
+        from rayedit.editors.asyrp.artifact import read_direction_meta
 
         for i, d in enumerate(editor.directions):
-            _artifact_meta(d.url, f"editor.directions[{i}].url", META, "Asyrp direction", "rayedit train asyrp")
+            _artifact_meta(read_direction_meta, d.url, f"editor.directions[{i}].url")
     if editor.kind == "translator":
         from rayedit.editors.dds.apply import task_index
-        from rayedit.editors.dds.translator import META
+        from rayedit.editors.dds.translator import read_translator_meta
 
-        meta = _artifact_meta(editor.url, "editor.url", META, "DDS translator", "rayedit train dds")
+        meta = _artifact_meta(read_translator_meta, editor.url, "editor.url")
         try:
             task_index(meta["targets"], editor.task)
         except ValueError as err:
@@ -100,16 +108,18 @@ def check_editor_artifacts(spec: JobSpec) -> None:
 
 def plan_job(spec: JobSpec) -> JobPlan:
     """Validate everything that can be checked without running: inputs, output, model, filters."""
+    urls = [spec.input.url] if isinstance(spec.input.url, str) else list(spec.input.url)
+    check_shared_urls([("input.url", u) for u in urls] + [("output.url", spec.output.url)])
+    resolution, notes = check_model(spec.model)
+    score, score_notes = usable_scores(spec.score)
+    spec, notes = spec.model_copy(update={"score": score}), notes + score_notes
     names = score_names(spec.score)
     for rule in spec.filters:
         if rule.score not in names:
             raise SpecError(f"filters: score {rule.score!r} is not computed by this job (it computes {names})")
-    urls = [spec.input.url] if isinstance(spec.input.url, str) else list(spec.input.url)
-    check_shared_urls([("input.url", u) for u in urls] + [("output.url", spec.output.url)])
     shards = plan_shards(spec.input)
     check_output_writable(spec.output)
     check_editor_artifacts(spec)
-    resolution = model_resolution(spec.model)
     judge = spec.score.guidance
     if judge is not None:
         if not model_takes_text(judge.model):
@@ -118,7 +128,6 @@ def plan_job(spec: JobSpec) -> JobPlan:
         if model_resolution(judge.model) != resolution:
             raise SpecError(f"score.guidance.model works at {model_resolution(judge.model)} px but the job's images "
                             f"are {resolution} px; use a judge model of the job's resolution")
-    notes = []
     if spec.model.name in PRESETS:
         notes.append(f"model preset {spec.model.name!r} has random weights: a smoke run, not a real edit")
     if spec.score.clip is not None and not clip_has_weights(spec.score.clip.model, spec.score.clip.pretrained):
@@ -128,12 +137,34 @@ def plan_job(spec: JobSpec) -> JobPlan:
     return JobPlan(spec, shards, committed_shards(spec.output), resolution, notes)
 
 
+DDIM_PROVENANCE_KEYS = {"steps": "ddim_steps"}
+"""Provenance key of a ``ddim`` field when it differs from the field's name."""
+
+
+def editor_settings(spec: JobSpec) -> dict:
+    """The editor section as applied: what it leaves to its artifacts resolved (an Asyrp direction's strength is
+    the one validated in training when the job gives none, else 1.0; t_edit / t_boost from the direction)."""
+    out = spec.editor.model_dump(mode="json")
+    if spec.editor.kind == "asyrp":
+        from rayedit.editors.asyrp.artifact import read_direction_meta
+        from rayedit.editors.asyrp.editor import default_strength
+
+        metas = [read_direction_meta(d.url) for d in spec.editor.directions]
+        for used, meta in zip(out["directions"], metas, strict=True):
+            used["strength"] = default_strength(used["strength"], meta)
+        if out["t_edit"] is None and len(metas) > 1:  # several directions: each edits on its own interval
+            out["windows"] = [[m["t_edit"], m.get("t_max")] for m in metas]
+        out["t_edit"] = metas[0]["t_edit"] if out["t_edit"] is None else out["t_edit"]
+        out["t_boost"] = metas[0]["t_boost"] if out["t_boost"] is None else out["t_boost"]
+    return out
+
+
 def provenance(spec: JobSpec) -> dict:
-    """What produced every output sample (no credentials: specs keep them in storage sections)."""
+    """What produced every output sample: the editor's settings as applied and only the ``ddim`` fields the editor
+    reads (no credentials: specs keep them in storage sections)."""
+    ddim = {DDIM_PROVENANCE_KEYS.get(f, f): getattr(spec.ddim, f) for f in spec.editor.ddim_fields}
     return {
-        "rayedit": __version__, "editor": spec.editor.model_dump(mode="json"), "model": spec.model.name,
-        "ddim_steps": spec.ddim.steps, "spacing": spec.ddim.spacing, "eta": spec.ddim.eta,
-        "guidance_scale": spec.ddim.guidance_scale, "seed": spec.seed,
+        "rayedit": __version__, "editor": editor_settings(spec), "model": spec.model.name, **ddim, "seed": spec.seed,
         "dedup": None if spec.dedup is None else spec.dedup.threshold,
         "clip": None if spec.score.clip is None else f"{spec.score.clip.model}:{spec.score.clip.pretrained}",
         "lpips": None if spec.score.lpips is None else
@@ -177,7 +208,8 @@ def stage_plans(plan: JobPlan) -> list:
         StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution)),
                   1, num_cpus=light, generator=True),
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
-                  actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus),
+                  actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus,
+                  counts_progress=True),
     ]
     if score_names(score) or embeddings:  # a score actor only when it scores (its start imports torch + diffusers)
         stages.append(StagePlan("score", lambda: ScoreImages(score, seed=seed, embeddings=embeddings),
@@ -188,41 +220,37 @@ def stage_plans(plan: JobPlan) -> list:
     return stages
 
 
-def check_resources(stages: list, cluster: dict[str, float], strict: bool) -> list[str]:
-    """Actor pools that cannot all start would wait forever: an error on a fixed (local) cluster, a warning
-    on a remote one, which may autoscale."""
-    problems = []
-    light = max(s.num_cpus for s in stages if not s.actors)
-    for kind, attr in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
-        need = sum(s.actors * getattr(s, attr) for s in stages) + (light if kind == "CPU" else 0)
-        have = cluster.get(kind, 0)
-        if need > have:
-            problems.append(f"resources: the actor pools need {need:g} {kind}s but the cluster has {have:g}; "
-                            f"lower resources.*.actors or resources.*.{attr}")
-    if problems and strict:
-        raise SpecError("; ".join(problems))
-    return problems
+def dataset_rows(plan: JobPlan) -> list[dict]:
+    """One row per unfinished input shard: what the read stage starts from."""
+    return [s.to_row() for s in plan.todo]
 
 
-def build_dataset(plan: JobPlan, strict_resources: bool = True):
-    """The Ray Data pipeline over the unfinished shards."""
-    import ray
-
-    from rayedit.cluster.adapter import apply_stage
-
-    stages = stage_plans(plan)
-    io, resolution = plan.spec.resources.io_batch_size, plan.resolution
-    for warning in check_resources(stages, ray.cluster_resources(), strict_resources):
-        events.warn(f"{warning} (waiting for the cluster to scale up)")
-    # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
-    ray.data.DataContext.get_current().target_max_block_size = io * resolution**2 * 3
-    ds = ray.data.from_items([s.to_row() for s in plan.todo], override_num_blocks=len(plan.todo))
-    for stage in stages:
-        ds = apply_stage(ds, stage)
-    return ds
+def fingerprint(plan: JobPlan) -> dict:
+    """Every spec field that decides an edit job's samples (not its name, resources or credentials): a rerun into
+    the same output must match it."""
+    spec = plan.spec
+    inp = spec.input.model_dump(mode="json", exclude={"storage"})
+    out = spec.output.model_dump(mode="json", exclude={"url", "storage"})
+    return {"kind": "edit", "input": inp, "model": spec.model.model_dump(mode="json"), "resolution": plan.resolution,
+            "ddim": spec.ddim.model_dump(mode="json"), "editor": spec.editor.model_dump(mode="json"),
+            "score": spec.score.model_dump(mode="json"), "filters": [r.model_dump(mode="json") for r in spec.filters],
+            "dedup": None if spec.dedup is None else spec.dedup.model_dump(mode="json"), "output": out,
+            "seed": spec.seed}
 
 
-def run_job(spec: JobSpec, address: str | None = None, progress: bool = True) -> JobResult:
-    """Run (or resume) an edit job; returns counts over all committed shards of the job."""
+def run_job(spec: JobSpec, address: str | None = None, progress: bool = True, restart: bool = False) -> JobResult:
+    """Run (or resume) an edit job; returns counts over all committed shards of the job. An output holding samples
+    made with other settings is refused; ``restart`` deletes what an earlier run wrote there first."""
+    from rayedit.cluster.executor import run_plan
+
     start = time.time()
-    return run_plan(plan_job(spec), build_dataset, address, progress, start)
+    if restart:
+        clear_output(spec.output)
+    plan = plan_job(spec)
+    fp = fingerprint(plan)
+    check_same_job(spec.output, fp)
+    write_job_record(spec.output, fp)
+    io = spec.resources.io_batch_size
+    # blocks of about one io batch of decoded images, so stages overlap instead of waiting for whole shards
+    return run_plan(plan, lambda: stage_plans(plan), lambda: dataset_rows(plan), len(plan.todo), address, progress,
+                    start, block_bytes=io * plan.resolution**2 * 3)

@@ -8,24 +8,22 @@ would make different samples is refused instead of mixing two generations in one
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 
-from rayedit import __version__, events
+from rayedit import __version__
 from rayedit.config import ScoreSpec, SpecError
-from rayedit.generate_spec import GenerateSpec
+from rayedit.config.generate import GenerateSpec
 from rayedit.generation.plan import OutputShard, SampleIndex, group_rows, output_shards
 from rayedit.generation.prompts import resolve_prompts
+from rayedit.models.checks import check_clip
 from rayedit.models.clip import clip_has_weights
-from rayedit.models.load import model_resolution, model_takes_text
+from rayedit.models.load import check_model, model_takes_text
 from rayedit.models.presets import PRESETS
 from rayedit.pipelines.edit import check_output_writable, check_shared_urls
-from rayedit.pipelines.execute import JobResult, run_plan
+from rayedit.pipelines.result import JobResult
 from rayedit.storage.commit import committed_shards
-from rayedit.storage.fs import filesystem, join, redact, write_atomic
-
-JOB_FILE = "_job.json"
+from rayedit.storage.job_record import check_same_job, clear_output, write_job_record
 
 
 @dataclass
@@ -66,19 +64,6 @@ def fingerprint(spec: GenerateSpec, prompts: list[str]) -> dict:
             "image_format": spec.output.image_format}
 
 
-def check_same_generation(spec: GenerateSpec, fp: dict) -> None:
-    """An output that already holds another generation (other prompts, seeds, settings) is refused."""
-    fs = filesystem(spec.output.url, spec.output.storage)
-    path = join(spec.output.url, JOB_FILE)
-    if not fs.exists(path):
-        return
-    old = json.loads(fs.cat_file(path))
-    changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
-    if changed:
-        raise SpecError(f"output {redact(spec.output.url)} holds a generation made with other settings "
-                        f"(changed: {', '.join(changed)}); use a new output URL or restore those fields")
-
-
 def plan_generate(spec: GenerateSpec) -> GeneratePlan:
     """Validate everything that can be checked without running: prompts, model, output, earlier runs."""
     check_shared_urls([("output.url", spec.output.url)]
@@ -86,18 +71,19 @@ def plan_generate(spec: GenerateSpec) -> GeneratePlan:
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; generation needs a text-conditioned model "
                         "(e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")
+    resolution, notes = check_model(spec.model)
+    check_clip(spec.clip, "clip")
     prompts = resolve_prompts(spec.prompts)
     check_output_writable(spec.output)
     fp = fingerprint(spec, prompts)
-    check_same_generation(spec, fp)
+    check_same_job(spec.output, fp)
     index = SampleIndex(prompts, spec.images_per_prompt)
-    notes = []
     if spec.model.name in PRESETS:
         notes.append(f"model preset {spec.model.name!r} has random weights: a smoke run, not real images")
     if spec.clip is not None and not clip_has_weights(spec.clip.model, spec.clip.pretrained):
         notes.append(f"CLIP {spec.clip.model!r} has random weights: CLIP scores and dedup are not meaningful")
     return GeneratePlan(spec, index, output_shards(len(index), spec.samples_per_shard, spec.name),
-                        committed_shards(spec.output), model_resolution(spec.model), fp, notes)
+                        committed_shards(spec.output), resolution, fp, notes)
 
 
 def stage_plans(plan: GeneratePlan) -> list:
@@ -115,7 +101,7 @@ def stage_plans(plan: GeneratePlan) -> list:
     gen = res.generate
     stages = [  # batch_size 1 on the generate stage: one planned group (= one model call) per call
         StagePlan("generate", lambda: GenerateImages(model, sampling, seed=seed), 1,
-                  actors=gen.actors, num_cpus=gen.num_cpus, num_gpus=gen.num_gpus),
+                  actors=gen.actors, num_cpus=gen.num_cpus, num_gpus=gen.num_gpus, counts_progress=True),
     ]
     if clip is not None:
         stages.append(StagePlan("score", lambda: ScoreImages(ScoreSpec(clip=clip, lpips=None), seed=seed,
@@ -127,27 +113,22 @@ def stage_plans(plan: GeneratePlan) -> list:
     return stages
 
 
-def build_dataset(plan: GeneratePlan, strict_resources: bool = True):
-    """The Ray Data pipeline over the unfinished shards' sample groups."""
-    import ray
-
-    from rayedit.cluster.adapter import apply_stage
-    from rayedit.pipelines.edit import check_resources
-
-    stages = stage_plans(plan)
-    for warning in check_resources(stages, ray.cluster_resources(), strict_resources):
-        events.warn(f"{warning} (waiting for the cluster to scale up)")
-    rows = group_rows(plan.index, plan.todo, plan.spec.resources.generate.batch_size, plan.spec.seed)
-    ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * len(plan.todo) + 4))
-    for stage in stages:
-        ds = apply_stage(ds, stage)
-    return ds
+def dataset_rows(plan: GeneratePlan) -> list[dict]:
+    """The unfinished shards' sample groups (one model call each): what the generate stage starts from."""
+    return group_rows(plan.index, plan.todo, plan.spec.resources.generate.batch_size, plan.spec.seed)
 
 
-def run_generate(spec: GenerateSpec, address: str | None = None, progress: bool = True) -> JobResult:
-    """Run (or resume) a generate job; returns counts over all committed shards of the job."""
+def run_generate(spec: GenerateSpec, address: str | None = None, progress: bool = True,
+                 restart: bool = False) -> JobResult:
+    """Run (or resume) a generate job; returns counts over all committed shards of the job. ``restart``: delete
+    what an earlier run wrote to the output first."""
+    from rayedit.cluster.executor import run_plan
+
     start = time.time()
+    if restart:
+        clear_output(spec.output)
     plan = plan_generate(spec)
-    fs = filesystem(spec.output.url, spec.output.storage)
-    write_atomic(fs, join(spec.output.url, JOB_FILE), json.dumps(plan.fingerprint, indent=2).encode())
-    return run_plan(plan, build_dataset, address, progress, start)
+    write_job_record(spec.output, plan.fingerprint)
+    rows = dataset_rows(plan)
+    return run_plan(plan, lambda: stage_plans(plan), lambda: rows, min(len(rows), 4 * len(plan.todo) + 4), address,
+                    progress, start)

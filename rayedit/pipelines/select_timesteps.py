@@ -4,7 +4,6 @@ on the driver), written as a JSON artifact and a PNG plot."""
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import numpy as np
@@ -58,14 +57,13 @@ def plot_hqs(result: dict, path_or_buffer) -> None:
 
 def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
     """Score every candidate t over the sample images on an actor pool; write hqs.json + hqs.png; return the JSON."""
-    import fsspec
-
-    from rayedit.cluster.adapter import StagePlan, apply_stage
+    from rayedit.cluster.adapter import StagePlan
+    from rayedit.cluster.executor import decoded_images, through_stage
     from rayedit.cluster.runtime import init_ray
     from rayedit.diffusion.hqs import select
     from rayedit.models.load import model_resolution, model_takes_text
-    from rayedit.pipelines.images import decoded_images
     from rayedit.stages.hqs_sums import HQSPartialSums
+    from rayedit.storage.artifacts import write_artifact
 
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; HQS scores text guidance")
@@ -73,9 +71,9 @@ def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
     start, res = time.time(), spec.resources
     args = (spec.model, spec.target, spec.source, spec.timesteps, spec.guidance_scale, spec.noise_samples, spec.seed)
     ds = decoded_images(spec.images, model_resolution(spec.model), spec.max_images)
-    ds = apply_stage(ds, StagePlan("hqs", lambda: HQSPartialSums(*args), res.batch_size, actors=res.actors,
-                                   num_cpus=res.num_cpus, num_gpus=res.num_gpus))
-    acc = reduce_sums(ds.take_all(), spec.timesteps)
+    rows = through_stage(ds, StagePlan("hqs", lambda: HQSPartialSums(*args), res.batch_size, actors=res.actors,
+                                       num_cpus=res.num_cpus, num_gpus=res.num_gpus))
+    acc = reduce_sums(rows, spec.timesteps)
     if acc.count == 0:
         raise SpecError(f"images.url {spec.images.url!r}: no decodable images")
     result = acc.scores()
@@ -87,10 +85,7 @@ def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
                "model_id": spec.model.name, "target": spec.target, "source": spec.source,
                "gradient": "sds" if spec.source is None else "dds", "guidance_scale": spec.guidance_scale,
                "noise_samples": spec.noise_samples, "seed": spec.seed, "seconds": time.time() - start}
-    fs, root = fsspec.core.url_to_fs(spec.output)
-    fs.makedirs(root, exist_ok=True)
     buf = io.BytesIO()
     plot_hqs(result, buf)
-    fs.pipe_file(f"{root}/{PLOT}", buf.getvalue())
-    fs.pipe_file(f"{root}/{ARTIFACT}", json.dumps(result, indent=2).encode())
+    write_artifact(spec.output, {PLOT: buf.getvalue()}, ARTIFACT, result)
     return result

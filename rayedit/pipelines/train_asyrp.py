@@ -13,7 +13,7 @@ from rayedit.config import AsyrpTrainSpec, InputSpec, SpecError
 
 def _samples(spec: InputSpec) -> Iterator[dict]:
     """Raw (undecoded) sample batches of an input, shard by shard; end-of-shard rows included."""
-    from rayedit.stages.batch import obj_array
+    from rayedit.rows import obj_array
     from rayedit.stages.read import ReadShards
     from rayedit.storage.shards import plan_shards
 
@@ -26,7 +26,7 @@ def _keyed_images(spec: InputSpec, resolution: int,
                   only: set[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """(key, uint8 (res, res, 3) pixels) of every decodable image of an input (only those keyed in ``only`` when
     given, the rest not decoded), in order; undecodable ones skipped."""
-    from rayedit.stages.batch import ok_mask
+    from rayedit.rows import ok_mask
     from rayedit.stages.decode import DecodeImages
 
     decode = DecodeImages(resolution)
@@ -41,7 +41,7 @@ def _keyed_images(spec: InputSpec, resolution: int,
 
 def _keys(spec: InputSpec) -> set[str]:
     """The keys of an input's samples, read without decoding any image."""
-    from rayedit.stages.batch import ok_mask
+    from rayedit.rows import ok_mask
 
     return {str(k) for batch in _samples(spec) for k in np.asarray(batch["key"])[ok_mask(batch)]}
 
@@ -111,7 +111,6 @@ def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
 
 def _models(spec: AsyrpTrainSpec):
     """What training and the curves both need: the fp32 model, CLIP, and the grid."""
-    from rayedit.diffusion.ddim import grid_for
     from rayedit.models.clip import load_clip
     from rayedit.models.load import load_diffusion, pick_device
 
@@ -122,7 +121,7 @@ def _models(spec: AsyrpTrainSpec):
                         "predicted x0 with CLIP as pixels, so it needs a pixel-space U-Net (UNet2DModel, or a "
                         "pixel-space UNet2DConditionModel such as toy-text-ddpm)")
     clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
-    return model, clip, grid_for(spec.steps, model.alphas_cumprod, spec.spacing)
+    return model, clip, model.grid(spec.steps, spec.spacing)
 
 
 def _split(images: torch.Tensor, targets: torch.Tensor, held: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
@@ -218,14 +217,12 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
 
 def train_asyrp(spec: AsyrpTrainSpec, address: str | None = None, progress: bool = True) -> dict:
     """Run :func:`train_asyrp_local` as one Ray task with the spec's resources (a GPU when asked for)."""
-    import ray
-
-    from rayedit.cluster.adapter import remote_call
+    from rayedit.cluster.executor import run_task
     from rayedit.cluster.runtime import init_ray
 
     init_ray(address)
     res = spec.resources
-    return ray.get(remote_call(train_asyrp_local, spec, progress, num_cpus=res.num_cpus, num_gpus=res.num_gpus))
+    return run_task(train_asyrp_local, spec, progress, num_cpus=res.num_cpus, num_gpus=res.num_gpus)
 
 
 def asyrp_curves(spec: AsyrpTrainSpec, png: str | None = None) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,13 +40,12 @@ def _save_checkpoint(folder: str, translator, opt, step: int, history: list[dict
     Path(folder, PROGRESS).write_text(json.dumps({"step": step, "history": history}))
 
 
-def _load_checkpoint(checkpoint, translator, opt) -> tuple[int, list[dict]]:
+def _load_checkpoint(folder: str, translator, opt) -> tuple[int, list[dict]]:
     from safetensors.torch import load_file
 
-    with checkpoint.as_directory() as folder:
-        translator.load_state_dict(load_file(f"{folder}/{STATE}"))
-        opt.load_state_dict(torch.load(f"{folder}/{OPTIMIZER}", map_location="cpu", weights_only=True))
-        progress = json.loads(Path(folder, PROGRESS).read_text())
+    translator.load_state_dict(load_file(f"{folder}/{STATE}"))
+    opt.load_state_dict(torch.load(f"{folder}/{OPTIMIZER}", map_location="cpu", weights_only=True))
+    progress = json.loads(Path(folder, PROGRESS).read_text())
     return progress["step"], progress["history"]
 
 
@@ -64,27 +62,24 @@ def sample_grid(model, translator, x_src: torch.Tensor) -> np.ndarray:
 
 
 def _write_png(url: str, grid: np.ndarray) -> None:
-    import fsspec
     from PIL import Image
+
+    from rayedit.storage.artifacts import write_file
 
     buf = io.BytesIO()
     Image.fromarray(grid).save(buf, format="PNG")
-    fs, path = fsspec.core.url_to_fs(url)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    fs.pipe_file(path, buf.getvalue())
+    write_file(url, buf.getvalue())
 
 
 def training_timesteps(spec: DDSTrainSpec) -> tuple[int, int] | list[int]:
     """(t_min, t_max), or the HQS-selected set of ``spec.hqs`` (re-selected with ``hqs_threshold`` when given)."""
     if spec.hqs is None:
         return (spec.t_min, spec.t_max)
-    import fsspec
-
     from rayedit.diffusion.hqs import select
+    from rayedit.storage.fs import filesystem
 
     try:
-        fs, path = fsspec.core.url_to_fs(spec.hqs)
-        curve = json.loads(fs.cat_file(path))
+        curve = json.loads(filesystem(spec.hqs).cat_file(spec.hqs))
     except (OSError, ValueError) as err:
         raise SpecError(f"hqs: cannot read {spec.hqs!r} ({type(err).__name__}: {err}); make it with "
                         "`rayedit select-timesteps`") from None
@@ -98,9 +93,7 @@ def training_timesteps(spec: DDSTrainSpec) -> tuple[int, int] | list[int]:
 
 def train_loop(config: dict) -> None:
     """One Ray Train worker: DDS + lambda_ID * identity on its split of the images (DDS paper section 4)."""
-    import ray.train
-    import ray.train.torch
-
+    from rayedit.cluster import train_worker
     from rayedit.editors.dds.objective import (
         PerImageConditions,
         TaskConditions,
@@ -113,8 +106,8 @@ def train_loop(config: dict) -> None:
     from rayedit.stages.model_output import to_model_range
 
     spec = DDSTrainSpec.model_validate(config["spec"])
-    ctx = ray.train.get_context()
-    rank, device = ctx.get_world_rank(), ray.train.torch.get_device()
+    worker = train_worker.Worker.current()
+    rank, device = worker.rank, worker.device
     torch.set_num_threads(max(1, int(spec.resources.num_cpus)))
     model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=str(device), seed=spec.seed)
     conds = TaskConditions.encode(model, spec.targets, spec.source)
@@ -123,16 +116,17 @@ def train_loop(config: dict) -> None:
     translator = build_translator(model, spec.targets, spec.init, tuple(spec.widths), spec.seed).to(device)
     opt = torch.optim.AdamW(translator.parameters(), lr=spec.lr, weight_decay=0.0)
     step, history = 0, []
-    if (checkpoint := ray.train.get_checkpoint()) is not None:
-        step, history = _load_checkpoint(checkpoint, translator, opt)
-    trained = ray.train.torch.prepare_model(translator, move_to_device=False)
+    resumed = train_worker.resume_folder(lambda folder: _load_checkpoint(folder, translator, opt))
+    if resumed is not None:
+        step, history = resumed
+    trained = train_worker.data_parallel(translator)
     gen = torch.Generator().manual_seed(spec.seed * 1000 + rank * 7919 + step)
-    shard = ray.train.get_dataset_shard("train")
-    bar = _progress_bar(spec, step) if rank == 0 and config.get("progress") else None
+    bar = (train_worker.progress_bar(spec.steps, step, f"train dds {spec.name}")
+           if rank == 0 and config.get("progress") else None)
     fixed, window, start = None, [], time.time()
     while step < spec.steps:
         batches = 0
-        for batch in shard.iter_batches(batch_size=spec.batch_size, batch_format="numpy", drop_last=True):
+        for batch in train_worker.image_batches(spec.batch_size):
             batches += 1
             x_src = model.encode(to_model_range(batch["pixels"]).to(device))
             fixed = x_src[:8] if fixed is None else fixed
@@ -157,12 +151,8 @@ def train_loop(config: dict) -> None:
                            **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
                 history.append(metrics)
                 window = []
-                with tempfile.TemporaryDirectory() as folder:
-                    ckpt = None
-                    if rank == 0:
-                        _save_checkpoint(folder, translator, opt, step, history)
-                        ckpt = ray.train.Checkpoint.from_directory(folder)
-                    ray.train.report(metrics, checkpoint=ckpt)
+                train_worker.report(metrics, rank, lambda folder, done=step: _save_checkpoint(
+                    folder, translator, opt, done, history))
             if step >= spec.steps:
                 break
         if batches == 0:
@@ -170,14 +160,6 @@ def train_loop(config: dict) -> None:
                             "fewer workers or a smaller batch_size")
     if rank == 0:
         _save_final(spec, model, translator, history, fixed)
-
-
-def _progress_bar(spec: DDSTrainSpec, step: int):
-    from ray.experimental.tqdm_ray import tqdm
-
-    bar = tqdm(total=spec.steps, desc=f"train dds {spec.name}")
-    bar.update(step)
-    return bar
 
 
 def _describe(timesteps: tuple[int, int] | list[int]) -> dict:
@@ -227,15 +209,11 @@ def check_workers_fit(res, cluster: dict[str, float], strict: bool) -> None:
 
 def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = True) -> dict:
     """Fit the translator with a Ray Train TorchTrainer (resuming from ``output``/checkpoints); returns its meta."""
-    import fsspec
-    import ray
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
+    from rayedit.cluster import executor
     from rayedit.cluster.runtime import init_ray
-    from rayedit.editors.dds.translator import META
+    from rayedit.editors.dds.translator import read_translator_meta
     from rayedit.models.load import model_resolution, model_takes_text
-    from rayedit.pipelines.images import decoded_images
 
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "
@@ -244,17 +222,9 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
     spec = with_absolute_paths(spec)
     init_ray(address)
     res = spec.resources
-    check_workers_fit(res, ray.cluster_resources(), strict=address is None)
+    check_workers_fit(res, executor.cluster_resources(), strict=address is None)
     storage_path, storage_fs = checkpoint_storage(spec.output)
-    trainer = TorchTrainer(
-        train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "progress": progress},
-        scaling_config=ScalingConfig(num_workers=res.workers, use_gpu=res.num_gpus > 0,
-                                     resources_per_worker={"CPU": res.num_cpus} | (
-                                         {"GPU": res.num_gpus} if res.num_gpus else {})),
-        datasets={"train": decoded_images(spec.images, model_resolution(spec.model), spec.max_images)},
-        run_config=RunConfig(name=spec.name, storage_path=storage_path, storage_filesystem=storage_fs,
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
-    )
-    trainer.fit()
-    fs, root = fsspec.core.url_to_fs(spec.output)
-    return json.loads(fs.cat_file(f"{root}/{META}"))
+    images = executor.decoded_images(spec.images, model_resolution(spec.model), spec.max_images)
+    executor.fit_torch(train_loop, {"spec": spec.model_dump(mode="json"), "progress": progress}, spec.name, images,
+                       res.workers, res.num_cpus, res.num_gpus, storage_path, storage_fs)
+    return read_translator_meta(spec.output)

@@ -10,16 +10,20 @@ from rayedit.reporting.images import sample_images
 from rayedit.reporting.page import grid_png, histogram_png, report_html
 from rayedit.reporting.stats import counts, load_manifest, pick_samples, ranking_score, runs, score_values
 from rayedit.storage.fs import filesystem, join, redact
+from rayedit.storage.job_record import JOB_FILE
 
 
 def _settings(output: OutputSpec, shown: dict) -> dict:
-    """What the job was run with: ``_job.json`` of a generate job, else the provenance of a shown sample."""
+    """What the job was run with: a shown sample's provenance (the settings as applied) and, under ``job``, the
+    output's ``_job.json`` (the spec fields its samples were made from)."""
     fs = filesystem(output.url, output.storage)
-    job = join(output.url, "_job.json")
-    if fs.exists(job):
-        return json.loads(fs.cat_file(job))
+    path = join(output.url, JOB_FILE)
+    record = json.loads(fs.cat_file(path)) if fs.exists(path) else None
     meta = next((m for *_, m in shown.values() if m.get("provenance")), {})
-    return meta.get("provenance", {})
+    settings = dict(meta.get("provenance", {}))
+    if record is not None:
+        settings = settings | {"job": record} if settings else record
+    return settings
 
 
 def build_report(output: OutputSpec, html_path: str | Path, png_path: str | Path | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from rayedit.stages.batch import Batch
+from rayedit.rows import Batch
 
 
 class Then:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rayedit.imaging import ImageError, decode_image, resize_center_crop
-from rayedit.stages.batch import Batch, fail, num_rows, ok_mask, writable
+from rayedit.rows import Batch, fail, num_rows, ok_mask, writable
 
 
 class DecodeImages:

@@ -8,7 +8,7 @@ import torch
 from rayedit.config import DDIMSpec, EditorSpec, ModelSpec, ReconstructSpec
 from rayedit.editors.build import build_editor
 from rayedit.models.load import load_diffusion
-from rayedit.stages.batch import Batch, fail, ok_mask, writable
+from rayedit.rows import Batch, fail, ok_mask, writable
 from rayedit.stages.model_output import run_isolated, to_model_range
 
 
@@ -37,6 +37,12 @@ class EditImages:
         self.setup()
         batch = writable(batch)
         edited = np.zeros_like(batch["pixels"])
+        why_not = getattr(self.editor, "why_not", None)  # samples the editor cannot edit fail, with the reason
+        if why_not is not None:
+            for i in np.flatnonzero(ok_mask(batch)):
+                reason = why_not([str(batch["caption"][i])])[0]
+                if reason:
+                    fail(batch, i, reason)
         idx = np.flatnonzero(ok_mask(batch))
         if len(idx):
             captions = [str(c) for c in batch["caption"][idx]]

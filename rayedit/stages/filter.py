@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from rayedit.config import FilterRule
-from rayedit.stages.batch import EDITED, FILTERED, Batch, get_scores, ok_mask, writable
+from rayedit.rows import EDITED, FILTERED, Batch, get_scores, ok_mask, writable
 
 
 def filter_reason(scores: dict[str, float], rules: list[FilterRule]) -> str:

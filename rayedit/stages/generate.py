@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from rayedit.config import ModelSpec
-from rayedit.diffusion.ddim import ddim_sample, grid_for
+from rayedit.config.generate import SamplingSpec
+from rayedit.diffusion.ddim import ddim_sample
 from rayedit.diffusion.seeds import per_sample_noise, seeded_generators
-from rayedit.generate_spec import SamplingSpec
 from rayedit.models.load import load_diffusion
-from rayedit.stages.batch import EOS, FAILED, OK, Batch, obj_array
+from rayedit.rows import EOS, FAILED, OK, Batch, obj_array
 from rayedit.stages.model_output import run_isolated
 
 SOURCE = "generated"
@@ -40,7 +40,7 @@ class GenerateImages:
             if not m.conditional:
                 raise ValueError(f"model {self.model_spec.name!r} takes no text; generation needs a "
                                  "text-conditioned model")
-            self.model, self.ts = m, grid_for(self.sampling.steps, m.alphas_cumprod, self.sampling.spacing)
+            self.model, self.ts = m, m.grid(self.sampling.steps, self.sampling.spacing)
             self.negative = m.embed_prompts([self.sampling.negative_prompt])
 
     @torch.no_grad()

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from rayedit.config import InputSpec
-from rayedit.stages.batch import EOS, Batch, obj_array
+from rayedit.rows import EOS, Batch, obj_array
 from rayedit.storage.fs import redact
 from rayedit.storage.readers import read_shard
 from rayedit.storage.shards import Shard
 
-_COLUMNS = ("key", "index", "image", "caption", "status", "reason")
+_COLUMNS = ("key", "source_key", "index", "image", "caption", "status", "reason")
 
 
 class ReadShards:
@@ -46,7 +46,7 @@ class ReadShards:
                 if len(rows) >= self.chunk_size:
                     yield self._emit(shard, rows)
                     rows = []
-            eos = {"key": "", "index": -1, "image": b"", "caption": "", "status": EOS, "reason": ""}
+            eos = {"key": "", "source_key": "", "index": -1, "image": b"", "caption": "", "status": EOS, "reason": ""}
             yield self._emit(shard, [*rows, eos], shard_rows=-1) | {
                 "shard_rows": np.asarray([-1] * len(rows) + [n], dtype=np.int64)
             }

@@ -11,7 +11,7 @@ from rayedit.editors.captions import target_captions
 from rayedit.models.clip import load_clip
 from rayedit.models.load import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
-from rayedit.stages.batch import Batch, obj_array, ok_mask, set_scores, writable
+from rayedit.rows import Batch, obj_array, ok_mask, set_scores, writable
 
 
 def to_unit(pixels: np.ndarray) -> torch.Tensor:

@@ -17,10 +17,9 @@ import pyarrow.parquet as pq
 from rayedit.config import OutputSpec
 from rayedit.editors.captions import target_captions
 from rayedit.imaging import encode_image
-from rayedit.stages.batch import EDITED, EOS, Batch, get_scores, obj_array
+from rayedit.rows import EDITED, EOS, Batch, get_scores, obj_array
+from rayedit.storage.commit import STAGING
 from rayedit.storage.fs import filesystem, join, write_atomic
-
-STAGING = "_staging"
 
 
 def part_name(shard_id: str, indices: list[int]) -> str:
@@ -51,7 +50,7 @@ class WriteParts:
         extra = str(batch["extra"][i]) if "extra" in batch else ""
         meta = {
             "key": str(batch["key"][i]),
-            "source_key": str(batch["key"][i]),
+            "source_key": str(batch["source_key"][i] if "source_key" in batch else batch["key"][i]),
             "source_shard": str(batch["source"][i]),
             "caption": caption,
             "target_caption": target,

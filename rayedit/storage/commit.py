@@ -8,6 +8,7 @@ Layout under the output URL::
     _embeddings/<shard_id>.parquet kept samples' CLIP embeddings (with a dedup filter; read by the cross-shard pass)
     _done/<shard_id>.json          the commit marker, written last; a rerun skips shards that have it
     manifest.parquet               all committed shards' manifest rows, rewritten at the end of each run
+    _staging/<shard_id>/part-*.parquet  what the write stage produced for a shard, merged by its commit
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
 from rayedit.dedup import near_duplicates
-from rayedit.stages.batch import EDITED, FILTERED
-from rayedit.stages.write import STAGING
+from rayedit.rows import EDITED, FILTERED
 from rayedit.storage.fs import filesystem, join, put_atomic, write_atomic
 
+STAGING = "_staging"
+"""Folder of the write stage's parts (per shard), merged into the shard's tar and manifest by :func:`commit_shard`."""
 SCORES_TYPE = pa.map_(pa.string(), pa.float64())
 MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("source", pa.string()), ("shard_id", pa.string()), ("index", pa.int64()),

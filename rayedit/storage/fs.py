@@ -41,6 +41,13 @@ def is_storage_error(err: BaseException) -> bool:
     return False
 
 
+def describe_storage_error(err: BaseException) -> str:
+    """A store failure in words: s3fs reports HTTP 503 SlowDown as EBUSY, which says nothing of HTTP."""
+    if isinstance(err, OSError) and err.errno == errno.EBUSY:
+        return f"503 SlowDown after the client's retries ({err})"
+    return f"{type(err).__name__}: {err}"
+
+
 def protocol_of(url: str) -> str:
     """The fsspec protocol of a URL ('file' for plain paths)."""
     return fsspec.utils.get_protocol(url)
@@ -106,9 +113,26 @@ def expand(urls: str | Iterable[str], storage: StorageSpec | None = None) -> lis
                     raise SpecError(f"input not found: {redact(url)}")
             except SpecError:
                 raise
-            except (OSError, ValueError) as err:
-                raise SpecError(f"cannot list input {redact(url)}: {err}") from None
+            except Exception as err:  # noqa: BLE001 - botocore's connection errors are not OSErrors
+                if is_storage_error(err):
+                    raise SpecError(f"cannot reach the store of input {redact(url)} ({endpoint_of(url, storage)}): "
+                                    f"{type(err).__name__}: {err}") from None
+                if isinstance(err, (OSError, ValueError)):
+                    raise SpecError(f"cannot list input {redact(url)}: {err}") from None
+                raise
     return sorted(dict.fromkeys(out))
+
+
+def endpoint_of(url: str, storage: StorageSpec | None = None) -> str:
+    """Where an object-store URL is served from, for error messages: the spec's endpoint, $AWS_ENDPOINT_URL, or
+    the protocol's default."""
+    import os
+
+    protocol = protocol_of(url)
+    if protocol in ("s3", "s3a"):
+        found = (storage.endpoint_url if storage else None) or os.environ.get("AWS_ENDPOINT_URL")
+        return f"endpoint {redact(found)}" if found else "the default AWS S3 endpoint"
+    return f"{protocol}://"
 
 
 def has_atomic_rename(fs: fsspec.AbstractFileSystem) -> bool:

@@ -51,17 +51,41 @@ def unsafe_member_reason(member: tarfile.TarInfo) -> str:
     return ""
 
 
+CAPTION_FIELDS = ("caption", "text", "prompt")
+"""Fields of a sample's .json read as its caption after ``input.caption_key`` (first string found wins)."""
+
+
+def caption_fields(caption_key: str) -> tuple[str, ...]:
+    """The .json fields tried for a caption, in order."""
+    return tuple(dict.fromkeys((caption_key, *CAPTION_FIELDS)))
+
+
 def _caption_from(parts: dict[str, bytes], caption_key: str) -> str:
+    """A .txt member's text, else the first caption field of the .json; a .json without one is reported by
+    :func:`missing_caption_fields`."""
     if "txt" in parts:
         return parts["txt"].decode("utf-8", errors="replace").strip()
-    if "json" in parts:
-        try:
-            meta = json.loads(parts["json"])
-        except ValueError:
-            return ""
-        if isinstance(meta, dict) and isinstance(meta.get(caption_key), str):
-            return meta[caption_key].strip()
+    meta = _json_of(parts)
+    for key in caption_fields(caption_key):
+        if isinstance(meta.get(key), str):
+            return meta[key].strip()
     return ""
+
+
+def _json_of(parts: dict[str, bytes]) -> dict:
+    try:
+        meta = json.loads(parts["json"]) if "json" in parts else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def missing_caption_fields(parts: dict[str, bytes], caption_key: str) -> list[str] | None:
+    """The fields of a sample's .json when it has no .txt and none of the caption fields (else None)."""
+    if "txt" in parts or "json" not in parts:
+        return None
+    meta = _json_of(parts)
+    return None if any(isinstance(meta.get(k), str) for k in caption_fields(caption_key)) else sorted(meta)
 
 
 def _group_to_sample(key: str, parts: dict[str, bytes], caption_key: str) -> dict:
@@ -70,7 +94,9 @@ def _group_to_sample(key: str, parts: dict[str, bytes], caption_key: str) -> dic
     plain = [ext for ext in parts if ext.lower() in IMAGE_EXTENSIONS]
     for ext in plain + list(parts):
         if ext.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS:
-            return _sample(key, parts[ext], _caption_from(parts, caption_key))
+            sample = _sample(key, parts[ext], _caption_from(parts, caption_key))
+            sample["json_without_caption"] = missing_caption_fields(parts, caption_key)
+            return sample
     found = ", ".join(sorted(parts)) or "nothing"
     return _sample(key, reason=f"no image member in sample (found: {found})")
 
@@ -114,7 +140,7 @@ def read_tar(shard: Shard, spec: InputSpec) -> Iterator[dict]:
         yield _sample(fail_key, reason=f"tar {what} {where}: {type(err).__name__}: {err}; rest of shard lost")
 
 
-def _sidecar_caption(fs, path: str, caption_key: str) -> str:
+def _sidecars(fs, path: str) -> dict[str, bytes]:
     stem = path.rsplit(".", 1)[0]
     parts: dict[str, bytes] = {}
     for ext in ("txt", "json"):
@@ -123,7 +149,7 @@ def _sidecar_caption(fs, path: str, caption_key: str) -> str:
                 parts[ext] = fs.cat_file(f"{stem}.{ext}")
         except OSError:
             continue
-    return _caption_from(parts, caption_key)
+    return parts
 
 
 def read_folder(shard: Shard, spec: InputSpec) -> Iterator[dict]:
@@ -141,7 +167,11 @@ def read_folder(shard: Shard, spec: InputSpec) -> Iterator[dict]:
                 raise StorageError(f"reading {redact(url)}: {type(err).__name__}: {err}") from err
             yield _sample(key, reason=f"cannot read file: {type(err).__name__}: {err}")
             continue
-        yield _sample(key, data, _sidecar_caption(fs, url, spec.caption_key))
+        sidecars = _sidecars(fs, url)
+        sample = _sample(key, data, _caption_from(sidecars, spec.caption_key))
+        sample["json_without_caption"] = missing_caption_fields(sidecars, spec.caption_key)
+        sample["suffix"] = url.rsplit(".", 1)[-1].lower()  # IMG_2000.jpg and IMG_2000.png: IMG_2000, IMG_2000_png
+        yield sample
 
 
 def _cell_bytes(value) -> bytes | None:
@@ -186,8 +216,46 @@ def read_parquet(shard: Shard, spec: InputSpec) -> Iterator[dict]:
 READERS = {"webdataset": read_tar, "folder": read_folder, "parquet": read_parquet}
 
 
+def webdataset_key(key: str) -> str:
+    """``key`` as WebDataset reads it back: a dot in the last path component would split it into key and
+    extension (``holiday.v2.png`` -> key ``holiday``), so dots there become underscores."""
+    head, sep, name = key.rpartition("/")
+    return head + sep + name.replace(".", "_")
+
+
+class UniqueKeys:
+    """Keys unique within one shard: a key seen before (two files with one stem, a tar key whose members are not
+    contiguous, two unsafe members with one base name) gets the sample's suffix (``IMG_2000_png``) or a number."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def __call__(self, key: str, suffix: str = "") -> str:
+        candidates = ([f"{key}_{suffix}"] if suffix else []) + [f"{key}_{n}" for n in range(2, len(self.used) + 3)]
+        if key in self.used:
+            key = next(c for c in candidates if c not in self.used)
+        self.used.add(key)
+        return key
+
+
 def read_shard(shard: Shard, spec: InputSpec) -> Iterator[dict]:
-    """Raw samples of any shard kind, with their position ``index`` in the shard."""
+    """Raw samples of any shard kind, with their position ``index`` in the shard and a key unique in the shard
+    that survives WebDataset's key rule (the key as read is kept as ``source_key`` when it had to change)."""
+    unique, sidecar_notes = UniqueKeys(), []
     for i, sample in enumerate(READERS[shard.kind](shard, spec)):
+        original = sample["key"]
+        written = webdataset_key(original) if sample["status"] == "ok" else original  # failed rows reach no tar
+        sample["key"] = unique(written, sample.pop("suffix", ""))
+        fields = sample.pop("json_without_caption", None)
+        if fields is not None:
+            sidecar_notes.append(fields)
+        sample["source_key"] = original
         sample["index"] = i
         yield sample
+    if sidecar_notes:
+        from rayedit import events
+
+        seen = sorted({f for fields in sidecar_notes for f in fields})[:8]
+        events.warn(f"shard {shard.shard_id}: {len(sidecar_notes)} sample .json file(s) have no caption field "
+                    f"(read: {', '.join(caption_fields(spec.caption_key))}; found: {', '.join(seen) or 'none'}); "
+                    "those samples have no caption - set input.caption_key")

@@ -40,7 +40,7 @@ class SeeingDeltaBlock(nn.Module):
     time embedding and a stride-2 conv encoding of the noisy input x_t added before the first activation.
 
     Why: with h alone (1x1 or 3x3 convs), one f_t preserved the object's shape in at most ~30-44% of toy red -> blue
-    edits, although a free dh per image reaches ~100% (``rayedit toy asyrp-ceiling``); seeing x_t it reached 83%
+    edits, although a free dh per image reaches ~100% (``python -m research asyrp-ceiling``); seeing x_t it reached 83%
     with the same training. x_t is what the U-Net sees anyway, so the extra input costs one small encoder call."""
 
     arch = "seeing"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for
+from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.editors.asyrp.delta import CombinedDelta, fixed_delta
 from rayedit.models.errors import DirectionMismatch
@@ -28,7 +28,7 @@ class AsyrpEditor:
                  windows: list[tuple[int, int | None]] | None = None):
         self.model = model
         self.delta = CombinedDelta(deltas, strengths, scale=train_steps / steps).to(model.device).eval()
-        self.timesteps = grid_for(steps, model.alphas_cumprod, spacing)
+        self.timesteps = model.grid(steps, spacing)
         self.t_boost, self.boost, self.seed = t_boost, boost, seed
         top = max(self.timesteps)
         # each direction edits on its own [t_edit, t_max] (default: t_edit, t_max for all); the editor's is the union

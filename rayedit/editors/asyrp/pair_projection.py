@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample
 
 
 @torch.no_grad()
@@ -25,7 +25,7 @@ def project_onto_model(model, targets: torch.Tensor, sources: torch.Tensor, t: i
     prompt. Row for row; batches of ``batch_size`` (the result does not depend on it)."""
     if sources.shape != targets.shape:
         raise ValueError(f"sources {tuple(sources.shape)} must match targets {tuple(targets.shape)} row for row")
-    grid = [s for s in grid_for(steps, model.alphas_cumprod, spacing) if s <= t]
+    grid = [s for s in model.grid(steps, spacing) if s <= t]
     if not grid:
         raise ValueError(f"no timestep of the {steps}-step grid is <= t={t}")
     scale = float(model.alphas_cumprod[grid[-1]]) ** 0.5

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, ddim_step, grid_alphas, grid_for, predicted_x0
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, ddim_step, grid_alphas, predicted_x0
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.editors.asyrp.delta import delta_for
 from rayedit.editors.asyrp.losses import default_lambda_recon, directional_clip_loss, paired_p_loss, text_direction
@@ -84,7 +84,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
            else torch.optim.Adam(params, lr=settings.lr))
     text_dir, cosine = text_direction(clip, source, target)
     lam_recon = settings.lambda_recon if settings.lambda_recon is not None else default_lambda_recon(cosine)
-    ts = grid_for(settings.steps, model.alphas_cumprod, settings.spacing)
+    ts = model.grid(settings.steps, settings.spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
     edit_idx = edit_indices(ts, settings.t_edit, settings.t_max)
     if not edit_idx:
@@ -166,7 +166,7 @@ def mean_deltas(model, delta: torch.nn.Module, images: torch.Tensor, steps: int,
                 batch_size: int = 16, t_max: int | None = None) -> tuple[list[int], torch.Tensor]:
     """The mean direction (Asyrp Sec. 5): dh_t = f_t(h) averaged over ``images`` at each editing timestep, along
     the edited trajectory. Returns (timesteps, tensor (T_edit, C, H, W)); its mean over t is the global direction."""
-    ts = grid_for(steps, model.alphas_cumprod, spacing)
+    ts = model.grid(steps, spacing)
     a = grid_alphas(model.alphas_cumprod, ts)
     edit_idx = edit_indices(ts, t_edit, t_max)
     sums = None
@@ -197,7 +197,7 @@ def sample_images(model, n: int, steps: int = 40, seed: int = 0, batch: int = 64
     prompt): training data without a dataset, in DDIM space like :func:`train_direction`'s images."""
     from rayedit.diffusion.ddim import ddim_sample
 
-    ts = grid_for(steps, model.alphas_cumprod)
+    ts = model.grid(steps)
     g = torch.Generator().manual_seed(seed)
     out = []
     for s in range(0, n, batch):

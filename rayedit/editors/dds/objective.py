@@ -94,7 +94,7 @@ def translator_loss(model, z: torch.Tensor, z_src: torch.Tensor, pair: tuple[tor
     b = z.shape[0]
     t = sample_timesteps(b, timesteps, generator).to(z.device)
     noise = torch.randn(z.shape, generator=generator).to(z.device)
-    w = guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Eq. 1), diffusers scale s = 1 + w
+    w = guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Sec. 3, unnumbered), diffusers scale s = 1 + w
     cond, source = pair
     uncond = uncond.expand_as(cond)
     if loss == "dds":

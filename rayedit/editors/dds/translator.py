@@ -9,14 +9,14 @@ the paper leaves the output parametrisation open; the identity loss then only ha
 from __future__ import annotations
 
 import copy
-import json
 
-import fsspec
 import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
+
+from rayedit.storage.artifacts import read_file, read_meta, write_artifact
 
 WEIGHTS, META = "translator.safetensors", "translator.json"
 
@@ -72,26 +72,20 @@ def build_translator(model, targets: list[str], init: str = "small", widths: tup
 def save_translator(url: str, translator: Translator, meta: dict, dtype: torch.dtype = torch.float32) -> None:
     """Write ``url/translator.safetensors`` (weights in ``dtype``; float16 halves a shipped file) then
     ``url/translator.json`` (the JSON last: it marks completion)."""
-    fs, root = fsspec.core.url_to_fs(url)
-    fs.makedirs(root, exist_ok=True)
     state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in translator.state_dict().items()}
-    with fs.open(f"{root}/{WEIGHTS}", "wb") as f:
-        f.write(save_safetensors(state))
     full = {**meta, "unet_config": dict(translator.unet.config), "tasks": translator.num_tasks}
-    with fs.open(f"{root}/{META}", "w") as f:
-        f.write(json.dumps(full, indent=2, default=list))
+    write_artifact(url, {WEIGHTS: save_safetensors(state)}, META, full)
+
+
+def read_translator_meta(url: str) -> dict:
+    """The JSON of a translator saved by :func:`save_translator` (tasks, model, training settings)."""
+    return read_meta(url, META, "DDS translator", "rayedit train dds")
 
 
 def load_translator(url: str) -> tuple[Translator, dict]:
     """Read a translator saved by :func:`save_translator` (safetensors and JSON only, nothing unpickled)."""
-    fs, root = fsspec.core.url_to_fs(url)
-    if not fs.exists(f"{root}/{META}"):
-        raise FileNotFoundError(f"no DDS translator at {url!r} (expected {META} and {WEIGHTS}; "
-                                "make one with `rayedit train dds`)")
-    with fs.open(f"{root}/{META}") as f:
-        meta = json.loads(f.read())
-    with fs.open(f"{root}/{WEIGHTS}", "rb") as f:
-        state = load_safetensors(f.read())
+    meta = read_translator_meta(url)
+    state = load_safetensors(read_file(url, WEIGHTS))
     unet = UNet2DConditionModel.from_config(meta["unet_config"])
     translator = Translator(unet, state["task_tokens"].float())
     translator.load_state_dict(state)  # float16 files load into float32 parameters

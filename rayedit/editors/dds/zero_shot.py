@@ -12,7 +12,7 @@ from rayedit.models.errors import ModelLoadError
 
 class ScoreDistillationEditor:
     """Optimise z (initialised at the source z^) with grad_DDS = eps^w(z_t, y_tgt) - eps^w(z^_t, y_src) (DDS Eq. 3),
-    or grad_SDS = eps^w(z_t, y_tgt) - eps (DDS Eq. 2). Per step and image: t ~ U{t_min..t_max-1} and one noise,
+    or grad_SDS = eps^w(z_t, y_tgt) - eps (DDS Eq. 1). Per step and image: t ~ U{t_min..t_max-1} and one noise,
     shared by both branches. ``seed`` makes t and the noise reproducible per batch."""
 
     def __init__(self, model, spec: ScoreDistillationSpec, seed: int = 0):
@@ -27,6 +27,24 @@ class ScoreDistillationEditor:
         sources = [self.spec.source_caption if self.spec.source_caption is not None else c for c in captions]
         return sources, target_captions(sources, self.spec.target_caption, self.spec.replace)
 
+    def why_not(self, captions: list[str]) -> list[str]:
+        """Per sample, why the edit cannot be made ('' when it can): a target caption that is empty, or equal to the
+        source caption (a sample without a caption, or without any word of ``replace``) - the edit would do nothing
+        and must not be counted as edited."""
+        sources, targets = self.captions(captions)
+        reasons = []
+        for src, tgt in zip(sources, targets, strict=True):
+            if not tgt.strip():
+                reasons.append(f"no target caption: {self.name.upper()} needs one (this sample has no caption for "
+                               "editor.replace to change; give captions or editor.target_caption)")
+            elif tgt == src:
+                words = ", ".join(self.spec.replace or {})
+                reasons.append(f"nothing to edit: the caption {src!r} has none of the words of editor.replace "
+                               f"({words}), so the target caption equals the source")
+            else:
+                reasons.append("")
+        return reasons
+
     @torch.no_grad()
     def __call__(self, x0: torch.Tensor, captions: list[str]) -> torch.Tensor:
         m, spec = self.model, self.spec
@@ -34,7 +52,7 @@ class ScoreDistillationEditor:
         cond_target = m.embed_prompts(targets)
         uncond = m.embed_prompts([""]).expand_as(cond_target)
         cond_source = m.embed_prompts(sources) if spec.loss == "dds" else None
-        w = spec.guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Eq. 1)
+        w = spec.guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Sec. 3, unnumbered)
         z_src = x0.float()
         z = z_src.clone()
         step = spec.lr * 2000 / (z.shape[-2] * z.shape[-1])  # SGD on loss * 2000 / (H * W), the authors' notebook
@@ -46,5 +64,5 @@ class ScoreDistillationEditor:
                 grad = dds_gradient(m, z, z_src, t, noise, cond_target, cond_source, uncond, w)
             else:
                 grad = sds_gradient(m, z, t, noise, cond_target, uncond, w)
-            z -= step * grad  # d/dz of sum(z * grad.detach()): the gradient itself (DDS Eq. 3 / Eq. 2)
+            z -= step * grad  # d/dz of sum(z * grad.detach()): the gradient itself (DDS Eq. 3 / Eq. 1)
         return z

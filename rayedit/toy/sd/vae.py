@@ -49,6 +49,9 @@ class VAETrainConfig:
     """Stop early after this many minutes (0: no limit); the weights so far are saved."""
     continue_from: str = ""
     """A folder with vae/ (a previous run) whose weights start this run."""
+    decoder_only: bool = False
+    """Train the decoder only, the encoder frozen (as SD's improved VAEs were fine-tuned): the latent space - and
+    so any U-Net trained on it - stays the same while reconstructions sharpen."""
 
 
 def build_vae() -> AutoencoderKL:
@@ -99,7 +102,10 @@ def train_vae(out_dir: str | Path, cfg: VAETrainConfig = VAETrainConfig(), progr
         found = Path(cfg.continue_from) / "train.json"
         previous = json.loads(found.read_text()) if found.exists() else {}
     vae.train()
-    opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+    if cfg.decoder_only:
+        for part in (vae.encoder, vae.quant_conv):
+            part.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr)
     held = scene_batch(cfg.eval_seed, 0, 64)
     total = cfg.steps + cfg.full_steps
     start, losses, history, step = time.time(), [], [], -1
@@ -129,7 +135,8 @@ def train_vae(out_dir: str | Path, cfg: VAETrainConfig = VAETrainConfig(), progr
         if cfg.max_minutes and time.time() - start > cfg.max_minutes * 60:
             break
     vae.eval()
-    vae.register_to_config(scaling_factor=measure_scaling_factor(vae, held))
+    if not cfg.decoder_only:  # a frozen encoder keeps the latents, and with them the scaling factor
+        vae.register_to_config(scaling_factor=measure_scaling_factor(vae, held))
     out_dir = Path(out_dir)
     vae.save_pretrained(out_dir / "vae", safe_serialization=True)
     info = {"config": asdict(cfg), "steps_done": step + 1, "minutes": (time.time() - start) / 60,

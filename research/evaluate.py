@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for, predicted_x0, resolve_spacing
+from rayedit.diffusion.ddim import ddim_invert, ddim_sample, predicted_x0, resolve_spacing
 from rayedit.diffusion.guidance import add_noise
 from rayedit.models.diffusion import DiffusionModel
 from rayedit.stages.model_output import to_model_range, to_uint8
@@ -31,7 +31,7 @@ def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch
     """Invert held-out generator images with S-step DDIM and regenerate them: PSNR and oracle agreement."""
     ps, kept = [], 0
     spacing = resolve_spacing(spacing, model.alphas_cumprod)
-    ts = grid_for(steps, model.alphas_cumprod, spacing)
+    ts = model.grid(steps, spacing)
     eps = model.eps_fn()
     for start in range(0, n, batch):
         imgs = np.stack([sample_at(HELD_OUT_SEED, i)[1] for i in range(start, min(n, start + batch))])
@@ -49,7 +49,7 @@ def inversion_quality(model: DiffusionModel, n: int = 64, steps: int = 40, batch
 def sample_quality(model: DiffusionModel, n: int = 128, steps: int = 50, eta: float = 0.0, seed: int = 0,
                    batch: int = 64) -> dict:
     """Generate from noise; the share the oracle reads as one clean shape, and the colour/shape distributions."""
-    ts = grid_for(steps, model.alphas_cumprod)
+    ts = model.grid(steps)
     g = torch.Generator().manual_seed(seed)
     readings = []
     for start in range(0, n, batch):
@@ -123,7 +123,7 @@ def prompt_match(model: DiffusionModel, guidance_scale: float, n: int = 72, step
     """Sample the text-conditioned model on every full toy caption in turn (DDIM, eta 0, CFG ``guidance_scale``):
     the share of samples whose oracle colour and shape (and background) match the prompt."""
     captions = [ToySample(c, s, b, 0, 0, 0) for c in COLOURS for s in SHAPES for b in BACKGROUNDS]
-    ts = grid_for(steps, model.alphas_cumprod)
+    ts = model.grid(steps)
     g = torch.Generator().manual_seed(seed)
     valid = match = match_bg = colour_ok = shape_ok = 0
     for start in range(0, n, batch):

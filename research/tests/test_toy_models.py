@@ -6,14 +6,14 @@ import torch
 from rayedit.config import ModelSpec
 from rayedit.models.clip import load_clip, toy_clip_shipped
 from rayedit.models.load import load_diffusion, toy_weights_shipped
-from rayedit.toy.evaluate import clip_zero_shot, denoised_shape_kept, inversion_quality, prompt_match, sample_quality
+from research.evaluate import clip_zero_shot, denoised_shape_kept, inversion_quality, prompt_match, sample_quality
 
 needs_ddpm = pytest.mark.skipif(not toy_weights_shipped("toy-ddpm"), reason="no toy-ddpm weights in this checkout")
 needs_clip = pytest.mark.skipif(not toy_clip_shipped(), reason="no toy-clip weights in this checkout")
 
-# Measured with `rayedit toy eval ddpm --n 64 --steps 20 40 100` on the shipped weights (3,200 + 4,818 steps): DDIM-40
-# (leading grid) median PSNR 31.9 dB, oracle attributes kept 0.97; this 16-image sample measured 31.3 dB, 1.00.
-# (The first toy-ddpm, 3,200 steps: 29.7 dB, 0.89.) The floors sit a bit below.
+# Measured with `python -m research eval ddpm --n 64 --steps 20 40 100` on the shipped weights (3,200 + 4,818
+# steps): DDIM-40 (leading grid) median PSNR 31.9 dB, oracle attributes kept 0.97; this 16-image sample measured
+# 31.3 dB, 1.00. (The first toy-ddpm, 3,200 steps: 29.7 dB, 0.89.) The floors sit a bit below.
 PSNR_FLOOR = 29.0  # median PSNR (dB) of DDIM-40 inversion + reconstruction on held-out images
 KEPT_FLOOR = 0.9  # share of reconstructions whose oracle colour, shape and background match the source
 
@@ -36,8 +36,8 @@ def test_toy_ddpm_inversion_round_trip():
 
 @needs_ddpm
 def test_toy_ddpm_denoises_held_out_shapes():
-    # Measured (`rayedit toy eval ddpm`, 192 images): circles, squares and triangles predicted from t = 200 keep their
-    # shape 100% / 100% / 100% (the first toy-ddpm: squares 54%).
+    # Measured (`python -m research eval ddpm`, 192 images): circles, squares and triangles predicted from t = 200
+    # keep their shape 100% / 100% / 100% (the first toy-ddpm: squares 54%).
     torch.set_num_threads(2)
     m = load_diffusion(ModelSpec(name="toy-ddpm"), device="cpu")
     kept = denoised_shape_kept(m, timesteps=(200,), n=48)["shape_kept"]["200"]
@@ -46,15 +46,16 @@ def test_toy_ddpm_denoises_held_out_shapes():
 
 @needs_ddpm
 def test_toy_ddpm_samples_draw_every_shape():
-    # Measured (`rayedit toy eval ddpm --n 64`): DDIM-50 samples 98% valid, 31 circles / 7 squares / 25 triangles of
-    # 64; this quick version (32 samples, 25 steps) drew 19 / 3 / 10, all valid. The first toy-ddpm drew no square.
+    # Measured (`python -m research eval ddpm --n 64`): DDIM-50 samples 98% valid, 31 circles / 7 squares / 25
+    # triangles of 64; this quick version (32 samples, 25 steps) drew 19 / 3 / 10, all valid. The first toy-ddpm
+    # drew no square.
     torch.set_num_threads(2)
     q = sample_quality(load_diffusion(ModelSpec(name="toy-ddpm"), device="cpu"), n=32, steps=25)
     assert q["valid_share"] >= 0.9, q
     assert set(q["shapes"]) >= {"circle", "square", "triangle"}, q
 
 
-# Measured with `rayedit toy eval clip --n 512` on the shipped toy CLIP (600 steps, 5.8 min): colour 1.000,
+# Measured with `python -m research eval clip --n 512` on the shipped toy CLIP (600 steps, 5.8 min): colour 1.000,
 # shape 0.986, background 1.000, exact caption 0.994.
 CLIP_ACCURACY_FLOOR = 0.95  # zero-shot colour and shape accuracy on 128 held-out images (the goal)
 
@@ -68,7 +69,7 @@ def test_toy_clip_zero_shot():
     assert min(acc["colour_accuracy"], acc["shape_accuracy"]) >= CLIP_ACCURACY_FLOOR, acc
 
 
-# Measured with `rayedit toy eval text-ddpm --n 72` on the shipped toy-text-ddpm (8,544 steps): colour + shape +
+# Measured with `python -m research eval text-ddpm --n 72` on the shipped toy-text-ddpm (8,544 steps): colour + shape +
 # background as prompted 0.90 / 0.78 / 0.65 at CFG 1 / 3 / 7.5, colour 1.00 at CFG 3; this quick version (36 samples,
 # 25 steps, CFG 3) measured colour 1.00, shape 0.83. The first shipped model (2,602 steps) reached shape 0.42.
 COLOUR_MATCH_FLOOR = 0.9  # share of CFG-3 samples whose oracle colour is the prompt's

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from rayedit.stages.model_output import to_model_range, to_uint8
-from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import SHAPES, samples
 from rayedit.toy.oracle import nearest_colour, read_image
 from rayedit.toy.verdict import verdict, verdict_of
+from research.evaluate import HELD_OUT_SEED
 
 
 def images_of_colour(colour: str, n: int, seed: int = HELD_OUT_SEED, background: str | None = None,

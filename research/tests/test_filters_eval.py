@@ -7,12 +7,12 @@ import torch
 from rayedit.config import ModelSpec, ScoreSpec, SpecError, parse_spec
 from rayedit.diffusion.residual import guidance_residual
 from rayedit.models.load import load_diffusion
-from rayedit.stages.batch import OK, get_scores, obj_array
+from rayedit.rows import OK, get_scores, obj_array
 from rayedit.stages.model_output import to_model_range
 from rayedit.stages.score import ScoreImages, score_names
-from rayedit.toy.edit_eval import images_of_colour
-from rayedit.toy.filter_eval import best_threshold, combined_rules, evaluate_filters, roc_auc
 from rayedit.toy.verdict import edit_succeeded
+from research.edit_eval import images_of_colour
+from research.filter_eval import best_threshold, combined_rules, evaluate_filters, roc_auc
 
 
 def test_roc_auc():

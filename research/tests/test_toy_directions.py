@@ -7,11 +7,12 @@ from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
 from rayedit.editors.asyrp.editor import asyrp_from_spec
 from rayedit.models.load import load_diffusion, toy_weights_shipped
 from rayedit.pipelines.demo import TOY_WEIGHTS
-from rayedit.toy.edit_eval import evaluate_edit
+from research import WEIGHTS
+from research.edit_eval import evaluate_edit
 
-COLOUR, SHAPE = TOY_WEIGHTS / "toy-red-to-blue", TOY_WEIGHTS / "toy-square-to-circle"
-BOTH_WAYS, PAIRED = TOY_WEIGHTS / "toy-red-blue-both-ways", TOY_WEIGHTS / "toy-red-to-blue-paired"
-FROM_CAPTIONS = TOY_WEIGHTS / "toy-red-to-blue-from-captions"
+COLOUR, SHAPE = WEIGHTS / "toy-red-to-blue", WEIGHTS / "toy-square-to-circle"
+BOTH_WAYS, PAIRED = WEIGHTS / "toy-red-blue-both-ways", TOY_WEIGHTS / "toy-red-to-blue-paired"
+FROM_CAPTIONS = WEIGHTS / "toy-red-to-blue-from-captions"
 pytestmark = pytest.mark.skipif(
     not (toy_weights_shipped("toy-text-ddpm") and all((d / "direction.json").is_file() for d in (
         COLOUR, SHAPE, BOTH_WAYS, PAIRED, FROM_CAPTIONS))),
@@ -26,7 +27,7 @@ def _both_targets(model, strengths: list[float], n: int) -> dict:
 
 
 def test_colour_and_shape_directions_combine():
-    # Measured (`rayedit toy eval-edit --direction toy-red-to-blue toy-square-to-circle --strengths 1.5,1 1.5,0
+    # Measured (`python -m research eval-edit --direction toy-red-to-blue toy-square-to-circle --strengths 1.5,1 1.5,0
     # --source red --target blue --source-shape square --target-shape circle --n 200 --no-boost`): red squares ->
     # blue circles 89.5% with both directions; the colour direction alone reaches blue on 99.5% but circles on only
     # 51.5% (it rounds some squares by itself). This 16-image version measured circles 94% vs 62.5%, blue 94% both.
@@ -44,7 +45,7 @@ def _blue_to_red(model, direction, strength: float, n: int) -> dict:
 
 
 def test_negative_strength_goes_back_only_when_trained_both_ways():
-    # Measured on 200 held-out blue images (`rayedit toy eval-edit --direction DIR --strengths -1 --source blue
+    # Measured on 200 held-out blue images (`python -m research eval-edit --direction DIR --strengths -1 --source blue
     # --target red --n 200 --no-boost`): toy-red-blue-both-ways turns 91% red (hue +123 deg); the one-way
     # toy-red-to-blue 10% of 100 (+12 deg). This 16-image version measured 94% (+130 deg) vs 6% (+9 deg).
     torch.set_num_threads(2)
@@ -56,7 +57,7 @@ def test_negative_strength_goes_back_only_when_trained_both_ways():
 
 
 def test_paired_seeing_directions_preserve_where_the_caption_trained_one_does_not():
-    # Measured on 200 held-out red images (`rayedit toy eval-edit --direction DIR --n 200 --no-boost`):
+    # Measured on 200 held-out red images (`python -m research eval-edit --direction DIR --n 200 --no-boost`):
     # toy-red-to-blue-paired blue 100%, preserved 90.5%; toy-red-to-blue-from-captions (translator pairs, at its
     # validated strength 0.8, the default) 100% / 90%; toy-red-to-blue 97.5% / 41%. This 16-image version
     # measured blue 100% / preserved 87.5% and 100% / 93.75% vs 100% / 19%.

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 
 from rayedit.config import FilterRule
-from rayedit.stages.batch import OK, get_scores, obj_array
+from rayedit.rows import OK, get_scores, obj_array
 from rayedit.stages.filter import filter_reason
 from rayedit.stages.model_output import to_model_range, to_uint8
-from rayedit.toy.edit_eval import images_of_colour
 from rayedit.toy.verdict import edit_succeeded
+from research.edit_eval import images_of_colour
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""Helpers over the batches that flow between stages: dicts of equal-length numpy arrays.
+"""The rows that flow between stages and into the output: batches (dicts of equal-length numpy arrays), their
+columns and the statuses a sample ends with - shared by ``stages/`` and ``storage/``.
 
 Row columns: ``shard_id``, ``source``, ``key``, ``index``, ``caption``, ``status``, ``reason``,
 ``shard_rows`` and, depending on the stage, ``image`` (bytes), ``pixels``/``edited`` (uint8 HxWx3) and

@@ -1,23 +1,25 @@
-"""The typed spec of ``rayedit generate``: prompts in, generated images (WebDataset shards + manifest) out."""
+"""The spec of ``rayedit generate``: prompts in, generated images (WebDataset shards + manifest) out."""
 
 from __future__ import annotations
 
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    model_validator,
+)
 
-from rayedit.config import (
+from rayedit.config.base import JobName, StrictSpec
+from rayedit.config.sections import (
     ClipSpec,
     DedupSpec,
     FilterRule,
-    JobName,
     ModelSpec,
     OutputSpec,
     ScoreResources,
     StageResources,
     StorageSpec,
-    StrictSpec,
 )
 
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

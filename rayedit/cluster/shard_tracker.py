@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from rayedit.stages.batch import EOS
+from rayedit.rows import EOS
 
 
 class ShardTracker:

@@ -7,9 +7,9 @@ import torch
 from rayedit.config import ModelSpec
 from rayedit.models.load import load_diffusion, toy_weights_shipped
 from rayedit.stages.model_output import to_model_range
-from rayedit.toy.asyrp_ceiling import asyrp_ceiling, ceiling_edit, judge, paired_images
 from rayedit.toy.generator import COLOURS, recoloured_at, sample_at
 from rayedit.toy.oracle import read_image
+from research.asyrp_ceiling import asyrp_ceiling, ceiling_edit, judge, paired_images
 
 shipped = pytest.mark.skipif(not toy_weights_shipped("toy-text-ddpm"), reason="no shipped toy-text-ddpm")
 

@@ -16,12 +16,12 @@ from itertools import islice
 import numpy as np
 import torch
 
-from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, grid_for, predicted_x0, to_epsilon
+from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas, predicted_x0, to_epsilon
 from rayedit.diffusion.hspace import plain_and_edited_eps
 from rayedit.stages.model_output import to_model_range, to_uint8
-from rayedit.toy.evaluate import HELD_OUT_SEED
 from rayedit.toy.generator import recoloured_at, samples
 from rayedit.toy.verdict import verdict_of
+from research.evaluate import HELD_OUT_SEED
 
 
 def paired_images(colour: str, target: str, n: int, seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +51,7 @@ def ceiling_edit(model, x0: torch.Tensor, y: torch.Tensor, steps: int = 40, t_ed
     ``fit_iters`` = 0: P_t is the oracle P_t^src + (y - x0). Otherwise P_t comes from eps(x_t | h + dh) with dh
     fitted per image and step (``fit_iters`` Adam steps at ``lr`` from dh = 0, MSE to the oracle P_t). D_t always
     takes the plain eps(x_t) (Asyrp Eq. 8). Returns the edited images and, when fitting, |dh| / |h| per timestep."""
-    ts = grid_for(steps, model.alphas_cumprod)
+    ts = model.grid(steps)
     a = grid_alphas(model.alphas_cumprod, ts)
     context = model.empty_prompt_context(x0.shape[0])
     plain = model.eps_fn(context)
@@ -105,7 +105,8 @@ def _fit_dh(model, x: torch.Tensor, t: int, context, wanted: torch.Tensor, alpha
 
 
 def judge(source: np.ndarray, edited: torch.Tensor, target: str) -> dict:
-    """The oracle's verdict on ``edited`` (model range) against ``target``, keyed like ``rayedit toy eval-edit``."""
+    """The oracle's verdict on ``edited`` (model range) against ``target``, keyed like ``python -m research
+    eval-edit``."""
     return verdict_of(source, to_uint8(edited), target)
 
 

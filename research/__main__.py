@@ -1,0 +1,7 @@
+"""python -m research COMMAND (see --help)."""
+
+import sys
+
+from research.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""What a new user hit in their first hour with their own photos and an SD-layout checkpoint: each problem is caught
+before any work, with one line naming the cause (exit 2), and nothing is left behind."""
+
+import pytest
+import torch
+import yaml
+
+from rayedit.cli import main
+from tests.helpers import png_bytes
+from tests.test_models import _tiny_sd_folder
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.jpg").write_bytes(png_bytes(seed=i))
+    return folder
+
+
+def _validate(tmp_path, capsys, spec: dict) -> tuple[int, str]:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    capsys.readouterr()  # what building the fixtures printed
+    code = main(["validate", str(path)])
+    return code, capsys.readouterr().err.strip()
+
+
+def _job(photos, tmp_path, **extra) -> dict:
+    return {"input": {"url": str(photos)}, "output": {"url": str(tmp_path / "out")},
+            "score": {"clip": None, "lpips": None}} | extra
+
+
+def test_resolution_must_suit_the_vae(tmp_path, photos, capsys):
+    folder, _, _ = _tiny_sd_folder(tmp_path)  # VAE factor 2
+    code, err = _validate(tmp_path, capsys, _job(photos, tmp_path, model={"name": str(folder), "resolution": 33}))
+    assert code == 2 and "model.resolution 33 is not a multiple of 2" in err and "use 32 or 34" in err
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(_job(photos, tmp_path, model={"name": str(folder), "resolution": 64})))
+    assert main(["validate", str(path)]) == 0
+    assert "above the model's native 32 px" in capsys.readouterr().out
+
+
+def test_a_pickled_model_file_is_refused_before_anything_runs(tmp_path, photos, capsys):
+    folder, _, _ = _tiny_sd_folder(tmp_path)
+    for f in (folder / "unet").glob("*.safetensors"):
+        f.unlink()
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("the payload ran",))
+
+    torch.save({"w": Payload()}, folder / "unet" / "diffusion_pytorch_model.bin")
+    code, err = _validate(tmp_path, capsys, _job(photos, tmp_path, model={"name": str(folder)}))
+    assert code == 2 and "weights_only=True" in err and "refused" in err and len(err.splitlines()) == 1
+    assert "the payload ran" not in capsys.readouterr().out
+
+
+def test_a_single_checkpoint_file_gets_the_right_advice(tmp_path, photos, capsys):
+    single = tmp_path / "model.safetensors"
+    single.write_bytes(b"x")
+    code, err = _validate(tmp_path, capsys, _job(photos, tmp_path, model={"name": str(single)}))
+    assert code == 2 and "single checkpoint file" in err and "from_single_file" in err and "hf download" not in err
+
+
+def test_an_unknown_hub_id_offline_leaves_no_output_folder(tmp_path, photos, capsys):
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(_job(photos, tmp_path, model={"name": "nobody/no-such-model"})))
+    assert main(["run", str(path), "--no-progress"]) == 2
+    assert "could not load 'nobody/no-such-model'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_object_store_names_its_endpoint(tmp_path, capsys):
+    job = {"input": {"url": "s3://bucket/in/*.tar", "storage": {"endpoint_url": "http://127.0.0.1:9"}},
+           "output": {"url": str(tmp_path / "out")}, "score": {"clip": None, "lpips": None}}
+    code, err = _validate(tmp_path, capsys, job)
+    assert code == 2 and "endpoint http://127.0.0.1:9" in err and len(err.splitlines()) == 1
+
+
+def test_fp16_variant_files_load(tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+
+    folder, _, _ = _tiny_sd_folder(tmp_path)
+    StableDiffusionPipeline.from_pretrained(folder).save_pretrained(tmp_path / "v", variant="fp16")
+    assert list((tmp_path / "v" / "unet").glob("*.fp16.safetensors"))
+    model = load_diffusion(ModelSpec(name=str(tmp_path / "v"), variant="fp16"), device="cpu")
+    assert model.vae is not None and model.conditional
+
+
+def test_default_lpips_without_its_backbone_is_skipped_with_a_note(tmp_path, photos, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump({"input": {"url": str(photos)}, "output": {"url": str(tmp_path / "out")}}))
+    assert main(["validate", str(path)]) == 0
+    assert "the default LPIPS-alex is skipped" in capsys.readouterr().out
+    path.write_text(yaml.safe_dump({"input": {"url": str(photos)}, "output": {"url": str(tmp_path / "out")},
+                                    "score": {"lpips": {"net": "alex"}}}))
+    assert main(["validate", str(path)]) == 2  # asked for explicitly: it must be usable
+    assert "LPIPS-alex needs torchvision's alex weights" in capsys.readouterr().err
