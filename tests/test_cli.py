@@ -109,6 +109,8 @@ def test_killed_job_resumes_without_duplicates(tmp_path, command):
 
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    noise = [line for line in out.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert noise == [], "a healthy run logs no Ray warnings or errors"
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["shards_skipped"] == len(committed)
     assert summary["samples_this_run"] == 6 * (8 - len(committed))  # only unfinished shards were processed

@@ -11,6 +11,9 @@ import ray
 from rayedit import events
 
 LOCAL_ADDRESS = "127.0.0.1"
+QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress")
+"""Ray loggers whose warnings a healthy run does not need: that a local cluster uses token authentication (it
+does, on 127.0.0.1), and that Ray Data's own progress bars are off (rayedit shows one samples bar instead)."""
 FORWARDED_SETTINGS = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED",
                       "HF_HUB_OFFLINE", "HF_HOME", "TORCH_HOME")
 """Settings (never credentials) handed to the workers of a cluster rayedit joins, through the runtime_env."""
@@ -30,6 +33,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     """
     if ray.is_initialized():
         return describe()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         runtime_env = joined_cluster_runtime_env(os.environ)
