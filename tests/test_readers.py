@@ -127,7 +127,7 @@ def test_clashing_and_dotted_names_get_distinct_webdataset_safe_keys(tmp_path):
         (photos / name).write_bytes(png_bytes())
     rows = _read(str(photos))
     assert sorted(r["key"] for r in rows) == ["IMG_2000", "IMG_2000_png", "holiday_v2"]
-    assert {r["key"]: r["source_key"] for r in rows}["holiday_v2"] == "holiday.v2"
+    assert {r["key"]: r["source_key"] for r in rows}["holiday_v2"] == "holiday.v2.jpg"  # the file it came from
     assert all(r["status"] == "ok" for r in rows)
 
 

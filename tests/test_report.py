@@ -71,3 +71,24 @@ def test_report_of_a_job_with_kept_filtered_and_failed_samples(tmp_path):
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     assert loaded is not None, dom[-500:]
     assert int(loaded.group(1)) == n_img  # every image on the page decoded in the browser
+
+
+def test_folder_inputs_show_their_source_file(tmp_path):
+    import json
+
+    from rayedit.config import OutputSpec
+    from rayedit.reporting.images import sample_images
+    from tests.helpers import png_bytes, tar_bytes
+
+    photos = tmp_path / "photos" / "sub"
+    photos.mkdir(parents=True)
+    (photos / "holiday.v2.jpg").write_bytes(png_bytes(w=20, h=10, seed=3))
+    out = tmp_path / "out"
+    (out / "shards").mkdir(parents=True)
+    meta = {"source_key": "sub/holiday.v2.jpg", "caption": "a cat"}
+    (out / "shards" / "photos-00000.tar").write_bytes(tar_bytes([("sub/holiday_v2.png", png_bytes(seed=4)),
+                                                                 ("sub/holiday_v2.json", json.dumps(meta).encode())]))
+    row = {"output_shard": "shards/photos-00000.tar", "shard_id": "photos-00000", "key": "sub/holiday_v2",
+           "source": str(tmp_path / "photos") + "/"}
+    source, result, found = sample_images(OutputSpec(url=str(out)), [row])[("photos-00000", "sub/holiday_v2")]
+    assert source is not None and source.shape == (10, 20, 3) and result is not None and found == meta

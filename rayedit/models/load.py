@@ -162,8 +162,22 @@ def _load_text_encoder(root: str, index: dict, spec: ModelSpec):
     return HFClipTextEncoder(model.eval(), tok)
 
 
+def _quiet_loading() -> None:
+    """No per-file progress bars from diffusers and transformers while an actor loads its model (job logs)."""
+    import diffusers.utils.logging
+
+    diffusers.utils.logging.disable_progress_bar()
+    try:
+        import transformers.utils.logging
+
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) -> DiffusionModel:
     """Load the model ``spec`` names onto ``device`` (default: GPU if visible) in the spec's dtype."""
+    _quiet_loading()
     device = device or pick_device()
     dtype = pick_dtype(spec.dtype, device)
     if spec.name in PRESETS:

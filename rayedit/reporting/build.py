@@ -26,6 +26,17 @@ def _settings(output: OutputSpec, shown: dict) -> dict:
     return settings
 
 
+def _label(row: dict, meta: dict) -> str:
+    """A shown sample's caption line: shard/key, then its caption and the caption it was edited towards."""
+    label = f"{row['shard_id']}/{row['key']}"
+    caption, target = meta.get("caption") or row.get("caption"), meta.get("target_caption")
+    if caption:
+        label += f": {caption}"
+    if target and target != caption:
+        label += f" -> {target}"
+    return label
+
+
 def build_report(output: OutputSpec, html_path: str | Path, png_path: str | Path | None = None,
                  score: str | None = None, per_section: int = 6, input_storage: StorageSpec | None = None) -> dict:
     """Write the report page (and the grid PNG); returns what it counted and where it wrote."""
@@ -34,8 +45,9 @@ def build_report(output: OutputSpec, html_path: str | Path, png_path: str | Path
     picks = pick_samples(rows, ranked_by, per_section)
     chosen = {(r["shard_id"], r["key"]): r for rs in picks.values() for r in rs}
     images = sample_images(output, list(chosen.values()), input_storage)
-    sections = {name: [(f"{r['shard_id']}/{r['key']}", *images.get((r["shard_id"], r["key"]), (None, None, {}))[:2],
-                        r["scores"]) for r in rs] for name, rs in picks.items()}
+    sections = {name: [(_label(r, images.get((r["shard_id"], r["key"]), (None, None, {}))[2]),
+                        *images.get((r["shard_id"], r["key"]), (None, None, {}))[:2], r["scores"]) for r in rs]
+                for name, rs in picks.items()}
     tally = counts(rows)
     page = report_html(f"rayedit report: {redact(output.url)}", tally, _settings(output, images), runs(output),
                        histogram_png(score_values(rows)), sections, ranked_by)

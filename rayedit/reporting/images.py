@@ -23,7 +23,9 @@ def _tar_images(url: str, storage: StorageSpec | None, keys: set[str]) -> dict[s
         for member in tar:
             if not member.isfile() or unsafe_member_reason(member):
                 continue
-            key, _, ext = member.name.rsplit("/", 1)[-1].partition(".")
+            head, slash, name = member.name.rpartition("/")  # WebDataset's rule: the key ends at the name's first dot
+            stem, _, ext = name.partition(".")
+            key = head + slash + stem
             if key in keys and ext == "json":
                 try:
                     found[key]["json"] = json.loads(tar.extractfile(member).read())
@@ -37,6 +39,14 @@ def _tar_images(url: str, storage: StorageSpec | None, keys: set[str]) -> dict[s
     return found
 
 
+def _file_image(url: str, storage: StorageSpec | None) -> np.ndarray | None:
+    """One image file of a folder input (None if it is gone or unreadable: the report shows the result only)."""
+    try:
+        return np.asarray(decode_image(filesystem(url, storage).cat_file(url)))
+    except (OSError, ImageError):
+        return None
+
+
 def _plain(images: dict) -> np.ndarray | None:
     return next((v for k, v in images.items() if k.lower() in IMAGE_EXTENSIONS), None)
 
@@ -44,7 +54,8 @@ def _plain(images: dict) -> np.ndarray | None:
 def sample_images(output: OutputSpec, samples: list[dict],
                   input_storage: StorageSpec | None = None) -> dict[tuple[str, str], tuple]:
     """{(shard_id, key): (source or None, result or None, metadata)} for kept manifest rows. The source comes
-    from the paired output (``KEY.source.*``) or, for tar inputs, from the input shard; otherwise it is None."""
+    from the paired output (``KEY.source.*``), else from the input: the tar member or the folder's file named by the
+    sample's ``source_key``; None when it cannot be read."""
     by_output: dict[str, set[str]] = defaultdict(set)
     for r in samples:
         by_output[r["output_shard"]].add(r["key"])
@@ -56,8 +67,12 @@ def sample_images(output: OutputSpec, samples: list[dict],
             images = found.get(r["key"], {})
             source = next((v for k, v in images.items() if k.startswith("source.")), None)
             out[(r["shard_id"], r["key"])] = (source, _plain(images), images.get("json", {}))
+            meta = images.get("json", {})
             if source is None and r["source"].lower().endswith(".tar"):
-                need_source[r["source"]][r["key"]] = (r["shard_id"], r["key"])
+                need_source[r["source"]][meta.get("source_key") or r["key"]] = (r["shard_id"], r["key"])
+            elif source is None and r["source"].endswith("/") and meta.get("source_key"):  # an image folder
+                source = _file_image(join(r["source"], meta["source_key"]), input_storage)
+                out[(r["shard_id"], r["key"])] = (source, *out[(r["shard_id"], r["key"])][1:])
     for url, wanted in need_source.items():
         try:
             found = _tar_images(url, input_storage, set(wanted))

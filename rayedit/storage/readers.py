@@ -171,6 +171,7 @@ def read_folder(shard: Shard, spec: InputSpec) -> Iterator[dict]:
         sample = _sample(key, data, _caption_from(sidecars, spec.caption_key))
         sample["json_without_caption"] = missing_caption_fields(sidecars, spec.caption_key)
         sample["suffix"] = url.rsplit(".", 1)[-1].lower()  # IMG_2000.jpg and IMG_2000.png: IMG_2000, IMG_2000_png
+        sample["source_name"] = path[len(root):] if path.startswith(root) else posixpath.basename(path)
         yield sample
 
 
@@ -243,8 +244,9 @@ def read_shard(shard: Shard, spec: InputSpec) -> Iterator[dict]:
     that survives WebDataset's key rule (the key as read is kept as ``source_key`` when it had to change)."""
     unique, sidecar_notes = UniqueKeys(), []
     for i, sample in enumerate(READERS[shard.kind](shard, spec)):
-        original = sample["key"]
-        written = webdataset_key(original) if sample["status"] == "ok" else original  # failed rows reach no tar
+        original = sample.pop("source_name", sample["key"])  # a folder's file name, else the key as read
+        key = sample["key"]
+        written = webdataset_key(key) if sample["status"] == "ok" else key  # failed rows reach no tar
         sample["key"] = unique(written, sample.pop("suffix", ""))
         fields = sample.pop("json_without_caption", None)
         if fields is not None:
