@@ -60,14 +60,38 @@ def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PI
         raise ImageError(f"corrupt image: {type(err).__name__}: {err}") from None
 
 
+RESIZE_MODES = ("center_crop", "fit")
+
+
 def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` (Lanczos) and centre-crop a size x size uint8 RGB array."""
+    return to_square(img, size, "center_crop")[0]
+
+
+def fit_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of a width x height image fitted whole into a size x size square, centred."""
+    scale = size / max(width, height)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    left, top = (size - w) // 2, (size - h) // 2
+    return left, top, left + w, top + h
+
+
+def to_square(img: Image.Image, size: int, mode: str = "center_crop") -> tuple[np.ndarray, list[int]]:
+    """A size x size uint8 RGB array and the box (left, top, right, bottom) of the source image it shows.
+    ``center_crop``: the shorter side resized to ``size``, the middle kept; ``fit``: the whole image resized into
+    the square, the rest filled by repeating its edge pixels (:func:`fit_box` says where the image is)."""
     w, h = img.size
+    if mode == "fit":
+        left, top, right, bottom = fit_box(w, h, size)
+        inner = np.asarray(img.resize((right - left, bottom - top), Image.Resampling.LANCZOS), dtype=np.uint8)
+        pad = ((top, size - bottom), (left, size - right), (0, 0))
+        return np.pad(inner, pad, mode="edge"), [0, 0, w, h]
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
     img = img.resize((nw, nh), Image.Resampling.LANCZOS)
     left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    box = [round(left / scale), round(top / scale), round((left + size) / scale), round((top + size) / scale)]
+    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8), box
 
 
 def encode_image(pixels: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:

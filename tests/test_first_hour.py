@@ -102,3 +102,45 @@ def test_default_lpips_without_its_backbone_is_skipped_with_a_note(tmp_path, pho
                                     "score": {"lpips": {"net": "alex"}}}))
     assert main(["validate", str(path)]) == 2  # asked for explicitly: it must be usable
     assert "LPIPS-alex needs torchvision's alex weights" in capsys.readouterr().err
+
+
+def test_fit_keeps_the_whole_photo_and_every_sample_records_its_box():
+    from PIL import Image
+
+    from rayedit.imaging import fit_box, to_square
+
+    wide = Image.new("RGB", (300, 150), (200, 10, 10))
+    pixels, box = to_square(wide, 32, "fit")
+    assert pixels.shape == (32, 32, 3) and box == [0, 0, 300, 150]
+    left, top, right, bottom = fit_box(300, 150, 32)
+    assert (right - left, bottom - top) == (32, 16) and (pixels[:top] == pixels[top]).all()  # edge-filled
+    _, crop = to_square(wide, 32, "center_crop")
+    assert crop == [75, 0, 225, 150]  # the middle square of the source
+
+
+@pytest.mark.slow
+def test_a_fit_job_writes_the_photo_s_own_aspect_ratio(tmp_path, ray_local):
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from rayedit.config import parse_spec
+    from rayedit.pipelines.edit import run_job
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (300, 150), (200, 10, 10)).save(photos / "wide.png")
+    Image.new("RGB", (90, 180), (10, 10, 200)).save(photos / "tall.png")
+    spec = parse_spec({"input": {"url": str(photos), "resize": "fit"}, "output": {"url": str(tmp_path / "out")},
+                       "ddim": {"steps": 2}, "score": {"clip": None, "lpips": None}})
+    assert run_job(spec, progress=False).counts["edited"] == 2
+    rows = {r["key"]: r for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
+    assert rows["wide"]["source_size"] == [300, 150] and rows["wide"]["box"] == [0, 0, 300, 150]
+    assert rows["tall"]["source_key"] == "tall.png"
+    import tarfile
+
+    with tarfile.open(tmp_path / "out" / "shards" / "photos-00000.tar") as tar:
+        sizes = {m.name: Image.open(io.BytesIO(tar.extractfile(m).read())).size
+                 for m in tar.getmembers() if m.name.endswith(".png")}
+    assert sizes == {"tall.png": (16, 32), "wide.png": (32, 16)}

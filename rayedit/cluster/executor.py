@@ -181,8 +181,9 @@ def decoded_images(spec: InputSpec, resolution: int, limit: int | None = None) -
     if not shards:
         raise SpecError(f"images.url {spec.url!r}: no input shards")
     ds = ray.data.from_items([s.to_row() for s in shards], override_num_blocks=len(shards))
-    ds = apply_stage(ds, StagePlan("read_decode", lambda: Then(ReadShards(spec), DecodeImages(resolution)), 1,
-                                   num_cpus=0.25, generator=True))
+    read = StagePlan("read_decode", lambda: Then(ReadShards(spec), DecodeImages(resolution, spec.resize)), 1,
+                     num_cpus=0.25, generator=True)
+    ds = apply_stage(ds, read)
 
     def decodable(batch):
         from rayedit.rows import ok_mask

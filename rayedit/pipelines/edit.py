@@ -205,7 +205,7 @@ def stage_plans(plan: JobPlan) -> list:
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
-        StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution)),
+        StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution, inp.resize)),
                   1, num_cpus=light, generator=True),
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus,
@@ -216,7 +216,7 @@ def stage_plans(plan: JobPlan) -> list:
                                 res.score.batch_size, actors=res.score.actors, num_cpus=res.score.num_cpus,
                                 num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
-               StagePlan("write", lambda: WriteParts(out, prov, target, replace), io, num_cpus=light)]
+               StagePlan("write", lambda: WriteParts(out, prov, target, replace, inp.resize), io, num_cpus=light)]
     return stages
 
 

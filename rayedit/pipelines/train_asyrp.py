@@ -29,7 +29,7 @@ def _keyed_images(spec: InputSpec, resolution: int,
     from rayedit.rows import ok_mask
     from rayedit.stages.decode import DecodeImages
 
-    decode = DecodeImages(resolution)
+    decode = DecodeImages(resolution, spec.resize)
     for batch in _samples(spec):
         if only is not None:
             keep = np.asarray([str(k) in only for k in batch["key"]], bool)

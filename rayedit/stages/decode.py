@@ -4,28 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from rayedit.imaging import ImageError, decode_image, resize_center_crop
+from rayedit.imaging import ImageError, decode_image, to_square
 from rayedit.rows import Batch, fail, num_rows, ok_mask, writable
 
 
 class DecodeImages:
-    """Adds ``pixels`` (N, R, R, 3) uint8; a row whose image cannot be used is marked failed with the reason."""
+    """Adds ``pixels`` (N, R, R, 3) uint8 (``resize``: center_crop or fit, :func:`rayedit.imaging.to_square`),
+    ``source_size`` (N, 2: width, height of the decoded image) and ``box`` (N, 4: the part of it the pixels show);
+    a row whose image cannot be used is marked failed with the reason."""
 
-    def __init__(self, resolution: int):
-        self.resolution = resolution
+    def __init__(self, resolution: int, resize: str = "center_crop"):
+        self.resolution, self.resize = resolution, resize
 
     def __call__(self, batch: Batch) -> Batch:
         batch = writable(batch)
         n, r = num_rows(batch), self.resolution
         pixels = np.zeros((n, r, r, 3), dtype=np.uint8)
+        sizes, boxes = np.zeros((n, 2), dtype=np.int64), np.zeros((n, 4), dtype=np.int64)
         ok = ok_mask(batch)
         for i in range(n):
             if not ok[i]:
                 continue
             try:
-                pixels[i] = resize_center_crop(decode_image(batch["image"][i]), r)
+                img = decode_image(batch["image"][i])
+                pixels[i], boxes[i] = to_square(img, r, self.resize)
+                sizes[i] = img.size
             except ImageError as err:
                 fail(batch, i, str(err))
-        batch["pixels"] = pixels
+        batch["pixels"], batch["source_size"], batch["box"] = pixels, sizes, boxes
         del batch["image"]
         return batch

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
 from rayedit.editors.captions import target_captions
-from rayedit.imaging import encode_image
+from rayedit.imaging import encode_image, fit_box
 from rayedit.rows import EDITED, EOS, Batch, get_scores, obj_array
 from rayedit.storage.commit import STAGING
 from rayedit.storage.fs import filesystem, join, write_atomic
@@ -37,8 +37,8 @@ class WriteParts:
     carried into the part for the commit."""
 
     def __init__(self, output: OutputSpec, provenance: dict, target_caption: str | None = None,
-                 replace: dict[str, str] | None = None):
-        self.output, self.provenance = output, provenance
+                 replace: dict[str, str] | None = None, resize: str = "center_crop"):
+        self.output, self.provenance, self.resize = output, provenance, resize
         self.target_caption, self.replace = target_caption, replace
         self.fs = None
 
@@ -56,11 +56,23 @@ class WriteParts:
             "target_caption": target,
             "scores": get_scores(batch, i),
             "provenance": self.provenance,
+            **self._geometry(batch, i),
             **(json.loads(extra) if extra else {}),
         }
         return json.dumps(meta, sort_keys=True).encode()
 
-    def _encode(self, pixels: np.ndarray) -> bytes:
+    def _geometry(self, batch: Batch, i: int) -> dict:
+        """Where the sample came from in its source image: its size and the box used (decoded inputs only)."""
+        if "source_size" not in batch:
+            return {}
+        return {"source_size": [int(v) for v in batch["source_size"][i]], "box": [int(v) for v in batch["box"][i]],
+                "resize": self.resize}
+
+    def _encode(self, pixels: np.ndarray, batch: Batch | None = None, i: int = 0) -> bytes:
+        """The image as written; with ``fit``, cropped back to the source's own aspect ratio."""
+        if self.resize == "fit" and batch is not None and "source_size" in batch:
+            left, top, right, bottom = fit_box(*(int(v) for v in batch["source_size"][i]), pixels.shape[0])
+            pixels = pixels[top:bottom, left:right]
         return encode_image(pixels, self.output.image_format, self.output.quality)
 
     def _write_part(self, batch: Batch, rows: np.ndarray, shard_id: str) -> str:
@@ -80,9 +92,15 @@ class WriteParts:
             "scores": pa.array([json.dumps(get_scores(batch, i)) for i in rows]),
             "caption": pa.array([str(c) for c in batch["caption"][rows]]),
             "extra": pa.array(["" if extra is None else str(extra[i]) for i in rows]),
-            "image": per_kept(lambda i: self._encode(batch["edited"][i])),
+            "image": per_kept(lambda i: self._encode(batch["edited"][i], batch, i)),
             "meta": per_kept(lambda i: self._metadata(batch, i)),
-            "source_image": per_kept(lambda i: self._encode(batch["pixels"][i]) if paired else b""),
+            "source_image": per_kept(lambda i: self._encode(batch["pixels"][i], batch, i) if paired else b""),
+            "source_key": pa.array([str(batch["source_key"][i]) if "source_key" in batch else str(batch["key"][i])
+                                    for i in rows]),
+            "source_size": pa.array([[int(v) for v in batch["source_size"][i]] if "source_size" in batch else None
+                                     for i in rows], type=pa.list_(pa.int64())),
+            "box": pa.array([[int(v) for v in batch["box"][i]] if "box" in batch else None for i in rows],
+                            type=pa.list_(pa.int64())),
             "embedding": per_kept(lambda i: bytes(batch["embedding"][i]) if "embedding" in batch else b""),
         }
         name = part_name(shard_id, [int(x) for x in batch["index"][rows]])

@@ -33,9 +33,13 @@ SCORES_TYPE = pa.map_(pa.string(), pa.float64())
 MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("source", pa.string()), ("shard_id", pa.string()), ("index", pa.int64()),
     ("status", pa.string()), ("reason", pa.string()), ("scores", SCORES_TYPE), ("output_shard", pa.string()),
-    ("caption", pa.string()), ("seed", pa.int64()),
+    ("caption", pa.string()), ("seed", pa.int64()), ("source_key", pa.string()),
+    ("source_size", pa.list_(pa.int64())), ("box", pa.list_(pa.int64())),
 ])
-"""``caption``: the source caption (a generated sample's prompt); ``seed``: a generated sample's seed (else null)."""
+"""``caption``: the source caption (a generated sample's prompt); ``seed``: a generated sample's seed (else null);
+``source_key``: the sample's name as read (a folder input's file path); ``source_size``: width, height of the decoded
+source image; ``box``: left, top, right, bottom of the part of it that was edited (null for generated samples and
+samples that failed before decoding)."""
 
 
 def marker_path(output: OutputSpec, shard_id: str) -> str:
@@ -116,6 +120,11 @@ def refilter_shard(output: OutputSpec, shard_id: str, drops: dict[str, str]) -> 
     return len(hit)
 
 
+def _size(values: list[int] | None) -> list[int] | None:
+    """A recorded size or box; all zeros (a sample that was never decoded) is null."""
+    return list(values) if values and any(values) else None
+
+
 def _seed(extra: str | None) -> int | None:
     return json.loads(extra).get("seed") if extra else None
 
@@ -161,6 +170,9 @@ def commit_shard(output: OutputSpec, shard_id: str, parts: list[str], image_ext:
         "output_shard": [f"shards/{tar_name}" if r["status"] == EDITED else None for r in rows],
         "caption": [r.get("caption") for r in rows],
         "seed": [_seed(r.get("extra")) for r in rows],
+        "source_key": [r.get("source_key") or r["key"] for r in rows],
+        "source_size": [_size(r.get("source_size")) for r in rows],
+        "box": [_size(r.get("box")) for r in rows],
     }, schema=MANIFEST_SCHEMA)
     buf = io.BytesIO()
     pq.write_table(manifest, buf)
@@ -180,7 +192,7 @@ def write_manifest(output: OutputSpec, shard_ids: list[str]) -> pa.Table:
     fs = filesystem(output.url, output.storage)
     tables = [pq.read_table(io.BytesIO(fs.cat_file(join(output.url, "_manifest", f"{s}.parquet"))))
               for s in sorted(shard_ids)]
-    table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
+    table = pa.concat_tables(tables, promote_options="default") if tables else MANIFEST_SCHEMA.empty_table()
     buf = io.BytesIO()
     pq.write_table(table, buf)
     write_atomic(fs, join(output.url, "manifest.parquet"), buf.getvalue())
