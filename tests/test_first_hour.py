@@ -144,3 +144,21 @@ def test_a_fit_job_writes_the_photo_s_own_aspect_ratio(tmp_path, ray_local):
         sizes = {m.name: Image.open(io.BytesIO(tar.extractfile(m).read())).size
                  for m in tar.getmembers() if m.name.endswith(".png")}
     assert sizes == {"tall.png": (16, 32), "wide.png": (32, 16)}
+
+
+def test_weights_load_straight_into_the_asked_dtype(monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+
+    seen = []
+    original = UNet2DConditionModel.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append(kwargs.get("dtype"))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained", classmethod(spy))
+    model = load_diffusion(ModelSpec(name="toy-text-ddpm", dtype="bfloat16"), device="cpu")
+    assert seen == [torch.bfloat16] and next(model.unet.parameters()).dtype == torch.bfloat16

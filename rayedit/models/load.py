@@ -183,7 +183,7 @@ def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) ->
     if spec.name in PRESETS:
         model = PRESETS[spec.name](seed)
     else:
-        model = _load_pretrained(spec.model_copy(update={"name": _resolve_name(spec.name)}))
+        model = _load_pretrained(spec.model_copy(update={"name": _resolve_name(spec.name)}), dtype)
         model.model_id = spec.name
     if spec.resolution:
         model.resolution = spec.resolution
@@ -198,7 +198,8 @@ def load_diffusion(spec: ModelSpec, device: str | None = None, seed: int = 0) ->
     return model
 
 
-def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
+def _load_pretrained(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> DiffusionModel:
+    """The checkpoint's parts; the U-Net and VAE weights load straight into ``dtype`` (no float32 copy first)."""
     root = str(Path(spec.name).expanduser()) if is_local_folder(spec.name) else spec.name
     if not is_local_folder(root) and "/" not in root:
         raise ModelLoadError(f"model {spec.name!r} is neither a preset ({', '.join(PRESETS)}), a local folder, "
@@ -208,24 +209,26 @@ def _load_pretrained(spec: ModelSpec) -> DiffusionModel:
         if kind == "pipeline":
             unet_cls = cfg.get("unet", [None, None])[1]
             if unet_cls == "UNet2DConditionModel":
-                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", **_weights_kw(spec, root))
+                unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet", dtype=dtype,
+                                                            **_weights_kw(spec, root))
                 text = _load_text_encoder(root, cfg, spec)
                 alphas, pred, sched_cfg = _scheduler_alphas(root, "scheduler", spec.revision)
                 if "vae" not in cfg:  # a pixel-space text-to-image model (e.g. toy-text-ddpm)
                     return DiffusionModel(unet.eval(), alphas, pred, int(unet.config.sample_size), spec.name,
                                           text_encoder=text, scheduler_config=sched_cfg)
-                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", **_weights_kw(spec, root))
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", dtype=dtype, **_weights_kw(spec, root))
                 res = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
                 return DiffusionModel(unet.eval(), alphas, pred, res, spec.name, vae=vae.eval(), text_encoder=text,
                                       vae_scale=float(vae.config.scaling_factor), scheduler_config=sched_cfg)
-            unet = UNet2DModel.from_pretrained(root, subfolder="unet", **_weights_kw(spec, root))
+            unet = UNet2DModel.from_pretrained(root, subfolder="unet", dtype=dtype, **_weights_kw(spec, root))
             alphas, pred, sched_cfg = _scheduler_alphas(root, "scheduler", spec.revision)
         else:
             name = cfg.get("_class_name")
             if name not in ("UNet2DModel", None):
                 raise ModelLoadError(f"{spec.name!r} holds a {name}; a single-model checkpoint must be a UNet2DModel "
                                      "(give a full pipeline folder for latent models)")
-            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, **_weights_kw(spec, root))
+            unet = UNet2DModel.from_pretrained(root, subfolder=spec.subfolder, dtype=dtype,
+                                             **_weights_kw(spec, root))
             alphas, pred, sched_cfg = _scheduler_alphas(root, spec.subfolder, spec.revision)
     except ModelLoadError:
         raise
