@@ -34,8 +34,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode bytes to an upright RGB PIL image, or raise ImageError with the reason."""
+def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS, with_format: bool = False):
+    """Decode bytes to an upright RGB PIL image (and its PIL format name, ``with_format``), or raise ImageError
+    with the reason."""
     if not data:
         raise ImageError("empty image data (0 bytes)")
     try:
@@ -48,8 +49,9 @@ def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PI
             if min(w, h) < min_side:
                 raise ImageError(f"image too small ({w}x{h}, sides must be >= {min_side} px)")
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            fmt = img.format
+            img = _to_rgb(ImageOps.exif_transpose(img))
+            return (img, fmt) if with_format else img
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -12,6 +12,7 @@ from rayedit.config.editors import (
     EditorSpec,
     ReconstructSpec,
     ScoreDistillationSpec,
+    ScoreOnlySpec,
     TranslatorSpec,
 )
 from rayedit.config.generate import GenerateResources, GenerateSpec, PromptSource, SamplingSpec, template_slots
@@ -71,6 +72,7 @@ __all__ = [
     "DirectionUse",
     "AsyrpSpec",
     "ScoreDistillationSpec",
+    "ScoreOnlySpec",
     "TranslatorSpec",
     "EditorSpec",
     "ResourcesSpec",

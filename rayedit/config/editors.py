@@ -107,5 +107,15 @@ class TranslatorSpec(StrictSpec):
     """Which task: one of the translator's target captions, or its index."""
 
 
-EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec | TranslatorSpec
+class ScoreOnlySpec(StrictSpec):
+    """No edit: read, decode, score, filter, drop near-duplicates and reshard (curation). The written images are the
+    input files' own bytes, unless ``output.image_format`` is set (then the decoded square, re-encoded)."""
+
+    kind: Literal["none"] = "none"
+    """Editor kind."""
+    ddim_fields: ClassVar[tuple[str, ...]] = ()
+    """The ``ddim`` fields this editor reads: none (no diffusion model is loaded)."""
+
+
+EditorSpec = ReconstructSpec | AsyrpSpec | ScoreDistillationSpec | TranslatorSpec | ScoreOnlySpec
 """Every editor a job's ``editor`` section can name, told apart by ``kind``."""

@@ -107,10 +107,16 @@ def check_lpips(spec: LpipsSpec | None, where: str = "score.lpips") -> None:
                         f"or set {where}: null, or {where}.random_backbone: true (not a perceptual metric)")
 
 
-def usable_scores(score: ScoreSpec) -> tuple[ScoreSpec, list[str]]:
-    """``score`` with its DEFAULT LPIPS dropped when that backbone is not on this machine (with a note saying so);
-    an LPIPS the spec asks for explicitly must be usable (SpecError otherwise), and so must CLIP."""
+def usable_scores(score: ScoreSpec, edited: bool = True) -> tuple[ScoreSpec, list[str]]:
+    """``score`` with its DEFAULT LPIPS dropped when that backbone is not on this machine, or when nothing is
+    edited (``edited`` False: a score-only job, where LPIPS to the source would be 0); an LPIPS the spec asks for
+    explicitly must be usable (SpecError otherwise), and so must CLIP."""
     notes = []
+    if not edited and score.lpips is not None:
+        if "lpips" in score.model_fields_set:
+            raise SpecError("score.lpips compares an edit with its source; a score-only job (editor.kind none) "
+                            "edits nothing - set score.lpips: null")
+        score = score.model_copy(update={"lpips": None})
     if score.lpips is not None and "lpips" not in score.model_fields_set:
         try:
             check_lpips(score.lpips)

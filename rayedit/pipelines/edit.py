@@ -20,6 +20,8 @@ from rayedit.storage.fs import endpoint_of, filesystem, has_atomic_rename, join,
 from rayedit.storage.job_record import check_same_job, clear_output, write_job_record
 from rayedit.storage.shards import Shard, plan_shards
 
+SCORE_ONLY_RESOLUTION = 256
+"""Side of the square a score-only job decodes to (CLIP resizes to its own input size; dedup and filters read it)."""
 PROCESS_LOCAL_PROTOCOLS = ("memory",)
 """fsspec filesystems whose files exist only in the process that wrote them."""
 
@@ -110,8 +112,11 @@ def plan_job(spec: JobSpec) -> JobPlan:
     """Validate everything that can be checked without running: inputs, output, model, filters."""
     urls = [spec.input.url] if isinstance(spec.input.url, str) else list(spec.input.url)
     check_shared_urls([("input.url", u) for u in urls] + [("output.url", spec.output.url)])
-    resolution, notes = check_model(spec.model)
-    score, score_notes = usable_scores(spec.score)
+    if spec.editor.kind == "none":  # no diffusion model: images are decoded at the model.resolution asked, or 256
+        resolution, notes = spec.model.resolution or SCORE_ONLY_RESOLUTION, []
+    else:
+        resolution, notes = check_model(spec.model)
+    score, score_notes = usable_scores(spec.score, edited=spec.editor.kind != "none")
     spec, notes = spec.model_copy(update={"score": score}), notes + score_notes
     names = score_names(spec.score)
     for rule in spec.filters:
@@ -164,7 +169,8 @@ def provenance(spec: JobSpec) -> dict:
     reads (no credentials: specs keep them in storage sections)."""
     ddim = {DDIM_PROVENANCE_KEYS.get(f, f): getattr(spec.ddim, f) for f in spec.editor.ddim_fields}
     return {
-        "rayedit": __version__, "editor": editor_settings(spec), "model": spec.model.name, **ddim, "seed": spec.seed,
+        "rayedit": __version__, "editor": editor_settings(spec),
+        "model": None if spec.editor.kind == "none" else spec.model.name, **ddim, "seed": spec.seed,
         "dedup": None if spec.dedup is None else spec.dedup.threshold,
         "clip": None if spec.score.clip is None else f"{spec.score.clip.model}:{spec.score.clip.pretrained}",
         "lpips": None if spec.score.lpips is None else
@@ -192,6 +198,7 @@ def stage_plans(plan: JobPlan) -> list:
     from rayedit.stages.decode import DecodeImages
     from rayedit.stages.edit import EditImages
     from rayedit.stages.filter import FilterByScores
+    from rayedit.stages.pass_through import PassThrough
     from rayedit.stages.read import ReadShards
     from rayedit.stages.score import ScoreImages
     from rayedit.stages.write import WriteParts
@@ -203,10 +210,14 @@ def stage_plans(plan: JobPlan) -> list:
     seed, editor, (target, replace) = spec.seed, spec.editor, edit_target(spec)
     embeddings = spec.dedup is not None
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
+    score_only = editor.kind == "none"
+    keep = score_only and "image_format" not in out.model_fields_set  # write the input files as they are
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
-        StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io), DecodeImages(resolution, inp.resize)),
+        StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io),
+                                              DecodeImages(resolution, inp.resize, keep_source=keep)),
                   1, num_cpus=light, generator=True),
+        StagePlan("edit", PassThrough, io, num_cpus=light) if score_only else
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
                   actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus,
                   counts_progress=True),
@@ -216,7 +227,8 @@ def stage_plans(plan: JobPlan) -> list:
                                 res.score.batch_size, actors=res.score.actors, num_cpus=res.score.num_cpus,
                                 num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
-               StagePlan("write", lambda: WriteParts(out, prov, target, replace, inp.resize), io, num_cpus=light)]
+               StagePlan("write", lambda: WriteParts(out, prov, target, replace, inp.resize, keep), io,
+                         num_cpus=light)]
     return stages
 
 

@@ -37,8 +37,10 @@ class WriteParts:
     carried into the part for the commit."""
 
     def __init__(self, output: OutputSpec, provenance: dict, target_caption: str | None = None,
-                 replace: dict[str, str] | None = None, resize: str = "center_crop"):
+                 replace: dict[str, str] | None = None, resize: str = "center_crop", pass_through: bool = False):
         self.output, self.provenance, self.resize = output, provenance, resize
+        self.pass_through = pass_through
+        """Write each kept sample's input bytes as they are (score-only jobs), in their own format."""
         self.target_caption, self.replace = target_caption, replace
         self.fs = None
 
@@ -60,6 +62,14 @@ class WriteParts:
             **(json.loads(extra) if extra else {}),
         }
         return json.dumps(meta, sort_keys=True).encode()
+
+    def _image(self, batch: Batch, i: int, encode: bool = True) -> tuple[bytes, str]:
+        """(bytes, extension) of a kept sample's written image: the input file unchanged for a score-only job whose
+        format is known, else the edit encoded in ``output.image_format``."""
+        ext = str(batch["source_ext"][i]) if self.pass_through and "source_ext" in batch else ""
+        if ext:
+            return bytes(batch["image"][i]), ext
+        return (self._encode(batch["edited"][i], batch, i) if encode else b""), self.output.image_format
 
     def _geometry(self, batch: Batch, i: int) -> dict:
         """Where the sample came from in its source image: its size and the box used (decoded inputs only)."""
@@ -92,7 +102,8 @@ class WriteParts:
             "scores": pa.array([json.dumps(get_scores(batch, i)) for i in rows]),
             "caption": pa.array([str(c) for c in batch["caption"][rows]]),
             "extra": pa.array(["" if extra is None else str(extra[i]) for i in rows]),
-            "image": per_kept(lambda i: self._encode(batch["edited"][i], batch, i)),
+            "image": per_kept(lambda i: self._image(batch, i)[0]),
+            "image_ext": pa.array([self._image(batch, i, encode=False)[1] for i in rows]),
             "meta": per_kept(lambda i: self._metadata(batch, i)),
             "source_image": per_kept(lambda i: self._encode(batch["pixels"][i], batch, i) if paired else b""),
             "source_key": pa.array([str(batch["source_key"][i]) if "source_key" in batch else str(batch["key"][i])

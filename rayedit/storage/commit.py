@@ -152,7 +152,7 @@ def commit_shard(output: OutputSpec, shard_id: str, parts: list[str], image_ext:
                 if r["status"] != EDITED:
                     continue
                 meta = json.loads(r["meta"])
-                _add(tar, f"{r['key']}.{image_ext}", r["image"])
+                _add(tar, f"{r['key']}.{r.get('image_ext') or image_ext}", r["image"])
                 if r.get("source_image"):
                     _add(tar, f"{r['key']}.source.{image_ext}", r["source_image"])
                 _add(tar, f"{r['key']}.json", r["meta"])

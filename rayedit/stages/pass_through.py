@@ -1,0 +1,13 @@
+"""The edit stage of a score-only job: nothing is edited; the decoded image is what gets scored and filtered."""
+
+from __future__ import annotations
+
+from rayedit.rows import Batch
+
+
+class PassThrough:
+    """Adds ``edited`` = ``pixels`` (a light task: no model, no actor pool)."""
+
+    def __call__(self, batch: Batch) -> Batch:
+        batch["edited"] = batch["pixels"].copy()
+        return batch
