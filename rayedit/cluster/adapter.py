@@ -7,6 +7,7 @@ once per actor); a light stage runs as tasks. Scheduling knobs come from the spe
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,7 +35,10 @@ class StagePlan:
 def crash_once(stage: str) -> None:
     """Fault-injection hook for tests: with RAYEDIT_CRASH_STAGE=<stage> and RAYEDIT_CRASH_MARKER=<path>, the first
     actor of that stage to get a batch while the marker file does not exist creates it and kills its own process
-    (as a GPU OOM kill or a lost node would). Does nothing unless both variables are set."""
+    (as a GPU OOM kill or a lost node would); with RAYEDIT_STALL_STAGE=<stage> every actor of that stage hangs (as
+    a deadlocked driver or a pool waiting for lost resources would). Does nothing unless the variables are set."""
+    if os.environ.get("RAYEDIT_STALL_STAGE") == stage:
+        time.sleep(24 * 3600)
     marker = os.environ.get("RAYEDIT_CRASH_MARKER")
     if os.environ.get("RAYEDIT_CRASH_STAGE") != stage or not marker:
         return

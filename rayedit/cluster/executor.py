@@ -8,6 +8,7 @@ code that imports Ray.
 
 from __future__ import annotations
 
+import _thread
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,21 +58,54 @@ def build_dataset(rows: list[dict], stages: list[StagePlan], num_blocks: int, st
     return ds
 
 
+class JobStalled(RuntimeError):
+    """No batch was edited, written or committed for ``resources.stall_minutes``."""
+
+
+class Watchdog:
+    """Fails a job that makes no progress for ``seconds``: interrupts the driver's main thread, where the job waits
+    on Ray Data (a run in another thread is not interrupted). ``alive()`` on every sign of progress."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.last, self.fired = seconds, time.time(), False
+        self.stop = threading.Event()
+        self.thread = None
+        if seconds > 0 and threading.current_thread() is threading.main_thread():
+            self.thread = threading.Thread(target=self._watch, daemon=True)
+            self.thread.start()
+
+    def alive(self) -> None:
+        self.last = time.time()
+
+    def _watch(self) -> None:
+        while not self.stop.wait(min(5.0, self.seconds / 4)):
+            if time.time() - self.last > self.seconds:
+                self.fired = True
+                _thread.interrupt_main()
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+
+
 class ProgressBar:
     """The driver's samples bar: moves with the model stage's finished batches (a ProgressCounter polled from a
     thread) and with the rows coming back from the write stage, whichever is further."""
 
-    def __init__(self, counter, progress: bool, poll_seconds: float = 1.0):
+    def __init__(self, counter, progress: bool, poll_seconds: float = 1.0, on_progress=None):
         self.bar = tqdm(desc="samples", unit="img", disable=not progress)
         self.counter, self.lock, self.stop = counter, threading.Lock(), threading.Event()
-        self.written = 0
+        self.written, self.seen, self.on_progress = 0, 0, on_progress
         self.thread = None
-        if counter is not None and progress:
+        if counter is not None:
             self.thread = threading.Thread(target=self._poll, args=(poll_seconds,), daemon=True)
             self.thread.start()
 
     def _show(self, n: int) -> None:
         with self.lock:
+            if n > self.seen and self.on_progress is not None:
+                self.on_progress()
+            self.seen = max(self.seen, n)
             if n > self.bar.n:
                 self.bar.update(n - self.bar.n)
 
@@ -98,9 +132,11 @@ class ProgressBar:
 
 
 def run_and_commit(ds: ray.data.Dataset, output: OutputSpec, todo: list[str], dedup_threshold: float | None = None,
-                   progress: bool = True, started: float | None = None, counter=None) -> tuple[list[dict], float]:
+                   progress: bool = True, started: float | None = None, counter=None,
+                   stall_minutes: float = 0.0) -> tuple[list[dict], float]:
     """Consume the write stage's rows; commit every shard as soon as all its rows are written (a remote task).
-    Returns the commit summaries and the seconds until the first rows came back (from ``started``)."""
+    Returns the commit summaries and the seconds until the first rows came back (from ``started``). A job with no
+    progress for ``stall_minutes`` raises JobStalled."""
     started = started or time.time()
     tracker, pending, committed, first = ShardTracker(), [], [], 0.0
 
@@ -108,24 +144,33 @@ def run_and_commit(ds: ray.data.Dataset, output: OutputSpec, todo: list[str], de
         nonlocal pending
         ready, pending = ray.wait(pending, num_returns=len(pending), timeout=timeout) if pending else ([], [])
         for summary in ray.get(ready):
+            watchdog.alive()
             committed.append(summary)
             events.emit("shard_committed", shard=summary["shard_id"], samples=summary["samples"],
                         edited=summary["edited"], filtered=summary["filtered"], failed=summary["failed"],
                         shards_done=len(committed), shards_todo=len(todo),
                         elapsed_s=round(time.time() - started, 1))
 
-    bar = ProgressBar(counter, progress)
+    watchdog = Watchdog(stall_minutes * 60)
+    bar = ProgressBar(counter, progress, on_progress=watchdog.alive)
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            watchdog.alive()
             first = first or time.time() - started
             for sid in tracker.add(batch):
                 pending.append(remote_call(commit_shard, output, sid, sorted(tracker.parts[sid]),
                                            output.image_format, dedup_threshold))
             collect(timeout=0)
             bar.written_rows(int((batch["status"] != "eos").sum()), f"{len(tracker.completed)}/{len(todo)}")
+        collect(timeout=None)
+    except KeyboardInterrupt:
+        if not watchdog.fired:
+            raise
+        raise JobStalled(f"no batch edited, written or committed for {stall_minutes:g} min "
+                         "(resources.stall_minutes); rerun to resume - committed shards are kept") from None
     finally:
+        watchdog.close()
         bar.close()
-    collect(timeout=None)
     missing = tracker.incomplete(todo)
     if missing:
         raise RuntimeError(f"{len(missing)} shard(s) did not complete and were not committed "
@@ -149,7 +194,7 @@ def run_plan(plan, stages: Callable[[], list[StagePlan]], rows: Callable[[], lis
         ds = build_dataset(rows(), stages(), num_blocks, address is None, block_bytes, counter)
         dedup = None if spec.dedup is None else spec.dedup.threshold
         committed, first = run_and_commit(ds, spec.output, [s.shard_id for s in plan.todo], dedup, progress, started,
-                                          counter)
+                                          counter, getattr(spec.resources, "stall_minutes", 0.0))
     if spec.dedup is not None and spec.dedup.across_shards and len(all_ids) > 1:
         from rayedit.pipelines.dedup_across import dedup_across_shards
 

@@ -97,6 +97,8 @@ class GenerateResources(StrictSpec):
     """The CLIP scoring actor pool."""
     io_batch_size: int = Field(64, ge=1)
     """Batch size of the light CPU stages (filter, write)."""
+    stall_minutes: float = Field(30.0, ge=0.0)
+    """A job with no progress for this long fails (exit 1) instead of hanging; 0: wait forever."""
 
 
 class GenerateSpec(StrictSpec):

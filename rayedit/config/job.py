@@ -31,6 +31,9 @@ class ResourcesSpec(StrictSpec):
     """The score stage (CLIP, LPIPS) actor pool."""
     io_batch_size: int = Field(64, ge=1)
     """Batch size of the light CPU stages (decode, filter, write)."""
+    stall_minutes: float = Field(30.0, ge=0.0)
+    """A job with no progress (no batch edited, written or committed) for this long fails (exit 1) instead of
+    hanging - e.g. an actor pool waiting forever for a lost node's resources; 0: wait forever."""
 
 
 class JobSpec(StrictSpec):
