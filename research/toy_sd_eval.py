@@ -76,7 +76,7 @@ def prompt_match(scene: Scene, img: np.ndarray) -> dict:
     drawn = [(o.colour, o.shape) for o in r.objects]
     asked = [(o.colour, o.shape) for o in scene.objects]
     objects_ok = drawn == asked
-    colours_ok = sorted(c for c, _ in drawn) == sorted(c for c, _ in asked)
+    colours_ok = sorted(str(c) for c, _ in drawn) == sorted(c for c, _ in asked)
     return {"valid": r.valid, "objects": objects_ok, "colours": colours_ok,
             "background": r.background == scene.background,
             "all": r.valid and objects_ok and r.background == scene.background}
@@ -102,7 +102,7 @@ def text_to_image(folder: str, cfgs=(3.0, 5.0, 7.5), per_count: int = 24, steps:
                             guidance_scale=cfg, generator=gen, output_type="np").images
                 results += [prompt_match(s, (im * 255).round().astype(np.uint8)) for s, im in zip(part, imgs,
                                                                                                  strict=True)]
-            rows.append({"objects": count, "cfg": cfg, "n": len(results),
+            rows.append({"n_objects": count, "cfg": cfg, "n": len(results),
                          **{k: float(np.mean([r[k] for r in results])) for k in results[0]}})
     return rows
 
