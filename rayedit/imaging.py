@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -34,9 +35,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS, with_format: bool = False):
-    """Decode bytes to an upright RGB PIL image (and its PIL format name, ``with_format``), or raise ImageError
-    with the reason."""
+def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS, with_format: bool = False,
+                 needed: tuple[int, str] | None = None):
+    """Decode bytes to an upright RGB PIL image, or raise ImageError with the reason. ``with_format``: also return
+    (PIL format name, upright size of the full image). ``needed``: (side, 'short' or 'long') - the size the caller
+    will resize to; a JPEG at least twice that large is decoded at a reduced scale (libjpeg's draft mode: fewer
+    pixels decoded and resized, same result to within resampling)."""
     if not data:
         raise ImageError("empty image data (0 bytes)")
     try:
@@ -48,10 +52,15 @@ def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PI
                 raise ImageError(f"image too large ({w}x{h} > {max_pixels} pixels)")
             if min(w, h) < min_side:
                 raise ImageError(f"image too small ({w}x{h}, sides must be >= {min_side} px)")
+            if needed is not None and img.format == "JPEG":
+                side = needed[0] / (min(w, h) if needed[1] == "short" else max(w, h))
+                if side < 0.5:
+                    img.draft("RGB", (math.ceil(w * side), math.ceil(h * side)))
+            scale = w / img.size[0]  # > 1 when drafted
             img.load()
             fmt = img.format
             img = _to_rgb(ImageOps.exif_transpose(img))
-            return (img, fmt) if with_format else img
+            return (img, fmt, (round(img.size[0] * scale), round(img.size[1] * scale))) if with_format else img
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -96,10 +105,10 @@ def to_square(img: Image.Image, size: int, mode: str = "center_crop") -> tuple[n
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8), box
 
 
-def encode_image(pixels: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
+def encode_image(pixels: np.ndarray, fmt: str = "png", quality: int = 95, png_compression: int = 6) -> bytes:
     """uint8 HxWx3 -> png/jpg/webp bytes (deterministic for png)."""
     buf = io.BytesIO()
     pil_fmt = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}[fmt]
-    kwargs = {} if fmt == "png" else {"quality": quality}
+    kwargs = {"compress_level": png_compression} if fmt == "png" else {"quality": quality}
     Image.fromarray(pixels).save(buf, format=pil_fmt, **kwargs)
     return buf.getvalue()

@@ -79,3 +79,25 @@ def test_decode_stage_marks_failures_and_keeps_rows():
     assert out["pixels"].shape == (3, 32, 32, 3) and "image" not in out
     assert list(out["status"]) == ["ok", "failed", "failed"]
     assert out["reason"][1] == "empty image data (0 bytes)" and out["reason"][2] == "earlier reason"
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_its_box_is_in_full_size_pixels():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from rayedit.imaging import decode_image
+    from rayedit.rows import obj_array
+    from rayedit.stages.decode import DecodeImages
+
+    big = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1536, 2048, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=90)
+    img, fmt, size = decode_image(buf.getvalue(), with_format=True, needed=(256, "short"))
+    assert fmt == "JPEG" and size == (2048, 1536) and img.size == (512, 384)  # libjpeg decoded a quarter
+    out = DecodeImages(256)({"image": obj_array([buf.getvalue()]), "status": obj_array(["ok"]),
+                             "reason": obj_array([""])})
+    assert out["pixels"].shape == (1, 256, 256, 3)
+    assert list(out["source_size"][0]) == [2048, 1536]
+    assert np.abs(out["box"][0] - [256, 0, 1792, 1536]).max() <= 4  # the centre square, to within rounding

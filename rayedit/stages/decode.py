@@ -33,9 +33,12 @@ class DecodeImages:
             if not ok[i]:
                 continue
             try:
-                img, fmt = decode_image(batch["image"][i], with_format=True)
-                pixels[i], boxes[i] = to_square(img, r, self.resize)
-                sizes[i], exts[i] = img.size, SOURCE_EXTENSIONS.get(fmt, "")
+                img, fmt, size = decode_image(batch["image"][i], with_format=True,
+                                              needed=(r, "long" if self.resize == "fit" else "short"))
+                pixels[i], box = to_square(img, r, self.resize)
+                scale = size[0] / img.size[0]  # a JPEG decoded at a reduced scale: boxes in full-size pixels
+                boxes[i] = [round(v * scale) for v in box]
+                sizes[i], exts[i] = size, SOURCE_EXTENSIONS.get(fmt, "")
             except ImageError as err:
                 fail(batch, i, str(err))
         batch["pixels"], batch["source_size"], batch["box"] = pixels, sizes, boxes

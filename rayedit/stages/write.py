@@ -83,7 +83,7 @@ class WriteParts:
         if self.resize == "fit" and batch is not None and "source_size" in batch:
             left, top, right, bottom = fit_box(*(int(v) for v in batch["source_size"][i]), pixels.shape[0])
             pixels = pixels[top:bottom, left:right]
-        return encode_image(pixels, self.output.image_format, self.output.quality)
+        return encode_image(pixels, self.output.image_format, self.output.quality, self.output.png_compression)
 
     def _write_part(self, batch: Batch, rows: np.ndarray, shard_id: str) -> str:
         kept = [batch["status"][i] == EDITED for i in rows]
