@@ -10,24 +10,10 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, UNet2DModel
 
 from rayedit.config import ModelSpec
+from rayedit.models.device import pick_device, pick_dtype
 from rayedit.models.diffusion import DiffusionModel
 from rayedit.models.errors import ModelLoadError, offline_advice
 from rayedit.models.presets import PRESETS
-
-
-def pick_device() -> str:
-    """cuda when a GPU is visible to this process, else cpu."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def pick_dtype(spec_dtype: str, device: str) -> torch.dtype:
-    """``auto`` = bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU (half is slow and lossy there)."""
-    if spec_dtype != "auto":
-        return getattr(torch, spec_dtype)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
 
 TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toy" / "weights"
 TOY_PRESETS = ("toy-ddpm", "toy-text-ddpm")

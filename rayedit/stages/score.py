@@ -9,7 +9,7 @@ from rayedit.config import ScoreSpec
 from rayedit.diffusion.residual import guidance_residual
 from rayedit.editors.captions import target_captions
 from rayedit.models.clip import load_clip
-from rayedit.models.load import pick_device
+from rayedit.models.device import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
 from rayedit.rows import Batch, obj_array, ok_mask, set_scores, writable
 
