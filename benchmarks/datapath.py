@@ -97,7 +97,7 @@ def bare_loop(paths: list[Path], fmt: str, out: Path) -> dict:
     import pyarrow.parquet as pq
 
     from rayedit.config import InputSpec
-    from rayedit.imaging import decode_image, encode_image, to_square
+    from rayedit.imaging import decode_image, encode_image, to_model_size
     from rayedit.stages.model_output import to_model_range, to_uint8
     from rayedit.storage.readers import read_shard
     from rayedit.storage.shards import plan_shards
@@ -115,7 +115,7 @@ def bare_loop(paths: list[Path], fmt: str, out: Path) -> dict:
             t0 = time.process_time()
             img = decode_image(s["image"], needed=(RESOLUTION, "short"))
             t1 = time.process_time()
-            pixels, _ = to_square(img, RESOLUTION, "center_crop")
+            pixels, _ = to_model_size(img, RESOLUTION, "center_crop")
             t2 = time.process_time()
             x = to_model_range(pixels[None])
             t3 = time.process_time()
@@ -192,10 +192,10 @@ def ray_data_native(paths: list[Path], fmt: str, out: Path) -> dict:
     import ray
 
     from rayedit.cluster.runtime import init_ray, shutdown_ray
-    from rayedit.imaging import decode_image, encode_image, to_square
+    from rayedit.imaging import decode_image, encode_image, to_model_size
 
     def edit(batch):
-        imgs = [encode_image(to_square(decode_image(bytes(b), needed=(RESOLUTION, "short")), RESOLUTION,
+        imgs = [encode_image(to_model_size(decode_image(bytes(b), needed=(RESOLUTION, "short")), RESOLUTION,
                                        "center_crop")[0], fmt, png_compression=PNG_LEVEL) for b in batch["jpg"]]
         return {"__key__": batch["__key__"], fmt: np.array(imgs, dtype=object)}
 

@@ -71,12 +71,9 @@ def decode_image(data: bytes, min_side: int = MIN_SIDE, max_pixels: int = MAX_PI
         raise ImageError(f"corrupt image: {type(err).__name__}: {err}") from None
 
 
-RESIZE_MODES = ("center_crop", "fit")
-
-
 def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` (Lanczos) and centre-crop a size x size uint8 RGB array."""
-    return to_square(img, size, "center_crop")[0]
+    return cover(img, size, size)[0]
 
 
 def fit_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
@@ -87,22 +84,45 @@ def fit_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
     return left, top, left + w, top + h
 
 
-def to_square(img: Image.Image, size: int, mode: str = "center_crop") -> tuple[np.ndarray, list[int]]:
-    """A size x size uint8 RGB array and the box (left, top, right, bottom) of the source image it shows.
-    ``center_crop``: the shorter side resized to ``size``, the middle kept; ``fit``: the whole image resized into
-    the square, the rest filled by repeating its edge pixels (:func:`fit_box` says where the image is)."""
+MAX_ASPECT = 4.0
+"""keep_aspect clamps an image's aspect ratio to 1:4..4:1 (a longer panorama is centre-cropped to 4:1)."""
+
+
+def aspect_size(width: int, height: int, resolution: int, step: int) -> tuple[int, int]:
+    """(width, height) for ``keep_aspect``: about resolution^2 pixels in the image's aspect ratio (clamped to
+    ``MAX_ASPECT``), each side a multiple of ``step`` (at least ``step``)."""
+    ratio = min(max(width / height, 1 / MAX_ASPECT), MAX_ASPECT)
+    w, h = resolution * math.sqrt(ratio), resolution / math.sqrt(ratio)
+    return max(step, round(w / step) * step), max(step, round(h / step) * step)
+
+
+def cover(img: Image.Image, width: int, height: int) -> tuple[np.ndarray, list[int]]:
+    """A height x width uint8 RGB array: ``img`` scaled to cover it and centre-cropped, and the box (left, top,
+    right, bottom) of ``img`` it shows."""
+    w, h = img.size
+    scale = max(width / w, height / h)
+    nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
+    img = img.resize((nw, nh), Image.Resampling.LANCZOS)
+    left, top = (nw - width) // 2, (nh - height) // 2
+    box = [round(left / scale), round(top / scale), round((left + width) / scale), round((top + height) / scale)]
+    return np.asarray(img.crop((left, top, left + width, top + height)), dtype=np.uint8), box
+
+
+def to_model_size(img: Image.Image, size: int, mode: str = "center_crop", step: int = 1) -> tuple[np.ndarray,
+                                                                                                   list[int]]:
+    """The model's input array and the box (left, top, right, bottom) of the source image it shows.
+    ``center_crop``: a size x size square, the shorter side resized to ``size``, the middle kept; ``fit``: the whole
+    image resized into the square, the rest filled by repeating its edge pixels (:func:`fit_box` says where the
+    image is); ``keep_aspect``: :func:`aspect_size` (sides multiples of ``step``), covered and centre-cropped."""
     w, h = img.size
     if mode == "fit":
         left, top, right, bottom = fit_box(w, h, size)
         inner = np.asarray(img.resize((right - left, bottom - top), Image.Resampling.LANCZOS), dtype=np.uint8)
         pad = ((top, size - bottom), (left, size - right), (0, 0))
         return np.pad(inner, pad, mode="edge"), [0, 0, w, h]
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.LANCZOS)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    box = [round(left / scale), round(top / scale), round((left + size) / scale), round((top + size) / scale)]
-    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8), box
+    if mode == "keep_aspect":
+        return cover(img, *aspect_size(w, h, size, step))
+    return cover(img, size, size)
 
 
 def encode_image(pixels: np.ndarray, fmt: str = "png", quality: int = 95, png_compression: int = 6) -> bytes:

@@ -42,6 +42,11 @@ def fail(batch: Batch, i: int, reason: str) -> None:
     batch["reason"][i] = reason
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's first message line, for a failed row's reason."""
+    return (str(err).strip().splitlines() or [""])[0][:limit]
+
+
 def writable(batch: Batch) -> Batch:
     """Make status/reason columns writable object arrays (Ray may hand out read-only views)."""
     for col in ("status", "reason"):

@@ -107,20 +107,51 @@ def test_default_lpips_without_its_backbone_is_skipped_with_a_note(tmp_path, pho
 def test_fit_keeps_the_whole_photo_and_every_sample_records_its_box():
     from PIL import Image
 
-    from rayedit.imaging import fit_box, to_square
+    from rayedit.imaging import fit_box, to_model_size
 
     wide = Image.new("RGB", (300, 150), (200, 10, 10))
-    pixels, box = to_square(wide, 32, "fit")
+    pixels, box = to_model_size(wide, 32, "fit")
     assert pixels.shape == (32, 32, 3) and box == [0, 0, 300, 150]
     left, top, right, bottom = fit_box(300, 150, 32)
     assert (right - left, bottom - top) == (32, 16) and (pixels[:top] == pixels[top]).all()  # edge-filled
-    _, crop = to_square(wide, 32, "center_crop")
+    _, crop = to_model_size(wide, 32, "center_crop")
     assert crop == [75, 0, 225, 150]  # the middle square of the source
 
 
+def test_keep_aspect_sizes_are_model_multiples_near_the_resolution_area():
+    import numpy as np
+    from PIL import Image
+
+    from rayedit.image_column import image_column, size_groups, stacked
+    from rayedit.imaging import aspect_size, to_model_size
+
+    assert aspect_size(640, 480, 512, 64) == (576, 448)  # 4:3 at SD 1.5's 512 px: ~512^2 pixels, multiples of 64
+    assert aspect_size(480, 640, 512, 64) == (448, 576) and aspect_size(500, 500, 512, 64) == (512, 512)
+    assert aspect_size(5000, 1000, 512, 64) == (1024, 256)  # a panorama: clamped to 4:1
+    pixels, box = to_model_size(Image.new("RGB", (300, 150)), 32, "keep_aspect", 4)
+    assert pixels.shape == (24, 44, 3) and box == [12, 0, 288, 150]  # 44:24 of a 2:1 image: a sliver cropped
+    wide, tall = np.zeros((24, 44, 3), np.uint8), np.ones((44, 24, 3), np.uint8)
+    col = image_column([wide, tall, wide])
+    assert col.dtype == object and [g.tolist() for g in size_groups(col, np.arange(3))] == [[0, 2], [1]]
+    assert stacked(col, np.array([0, 2])).shape == (2, 24, 44, 3)
+    assert image_column([np.zeros((4, 4, 3), np.uint8)] * 2).shape == (2, 4, 4, 3)  # one size: stacked
+
+
+def test_training_refuses_keep_aspect():
+    from rayedit.config import SpecError
+    from rayedit.config.loading import parse_spec
+    from rayedit.config.training import DDSTrainSpec
+
+    with pytest.raises(SpecError, match="images.resize: keep_aspect is for edit jobs"):
+        parse_spec({"source": "a cat", "targets": ["a lion"], "images": {"url": "x", "resize": "keep_aspect"},
+                    "output": "tr"}, kind=DDSTrainSpec)
+
+
 @pytest.mark.slow
-def test_a_fit_job_writes_the_photo_s_own_aspect_ratio(tmp_path, ray_local):
+@pytest.mark.parametrize("resize", ["fit", "keep_aspect"])
+def test_a_job_writes_the_photo_s_own_aspect_ratio(tmp_path, ray_local, resize):
     import io
+    import tarfile
 
     import pyarrow.parquet as pq
     from PIL import Image
@@ -131,19 +162,27 @@ def test_a_fit_job_writes_the_photo_s_own_aspect_ratio(tmp_path, ray_local):
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.new("RGB", (300, 150), (200, 10, 10)).save(photos / "wide.png")
+    Image.new("RGB", (600, 300), (10, 200, 10)).save(photos / "wide2.png")
     Image.new("RGB", (90, 180), (10, 10, 200)).save(photos / "tall.png")
-    spec = parse_spec({"input": {"url": str(photos), "resize": "fit"}, "output": {"url": str(tmp_path / "out")},
-                       "ddim": {"steps": 2}, "score": {"clip": None, "lpips": None}})
-    assert run_job(spec, progress=False).counts["edited"] == 2
+    raw = {"input": {"url": str(photos), "resize": resize}, "output": {"url": str(tmp_path / "out")},
+           "ddim": {"steps": 2}, "score": {"clip": None, "lpips": None}}
+    if resize == "keep_aspect":  # a latent model (sides multiples of 4 = VAE 2 x U-Net 2), scored per size
+        raw |= {"model": {"name": "tiny-latent", "resolution": 64}, "score": {"clip": {"model": "tiny"},
+                                                             "lpips": {"random_backbone": True}}}
+    spec = parse_spec(raw)
+    assert run_job(spec, progress=False).counts["edited"] == 3
     rows = {r["key"]: r for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
-    assert rows["wide"]["source_size"] == [300, 150] and rows["wide"]["box"] == [0, 0, 300, 150]
-    assert rows["tall"]["source_key"] == "tall.png"
-    import tarfile
-
+    assert rows["wide"]["source_size"] == [300, 150] and rows["tall"]["source_key"] == "tall.png"
     with tarfile.open(tmp_path / "out" / "shards" / "photos-00000.tar") as tar:
         sizes = {m.name: Image.open(io.BytesIO(tar.extractfile(m).read())).size
                  for m in tar.getmembers() if m.name.endswith(".png")}
-    assert sizes == {"tall.png": (16, 32), "wide.png": (32, 16)}
+    if resize == "fit":
+        assert rows["wide"]["box"] == [0, 0, 300, 150]
+        assert sizes == {"tall.png": (16, 32), "wide.png": (32, 16), "wide2.png": (32, 16)}
+    else:  # ~64^2 pixels in the photo's aspect ratio; the box is the part used
+        assert rows["wide"]["box"] == [0, 3, 300, 147]
+        assert sizes == {"tall.png": (44, 92), "wide.png": (92, 44), "wide2.png": (92, 44)}
+        assert all({"clip_score", "lpips_random_backbone"} <= set(dict(r["scores"])) for r in rows.values())
 
 
 def test_weights_load_straight_into_the_asked_dtype(monkeypatch):

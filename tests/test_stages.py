@@ -108,6 +108,23 @@ def test_score_stage_scores_in_one_mapping():
     assert -1 <= s1["clip_score"] <= 1
 
 
+def test_ragged_images_are_edited_and_scored_per_size_and_a_row_that_cannot_be_scored_fails_alone():
+    from rayedit.image_column import image_column
+
+    rng = np.random.default_rng(1)
+    sizes = [(48, 88), (88, 48), (48, 88), (12, 12)]  # keep_aspect buckets; 12 px is too small for AlexNet (LPIPS)
+    batch = _batch(4)
+    batch["pixels"] = image_column([rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in sizes])
+    out = EditImages(ModelSpec(name="tiny-latent"), DDIMSpec(steps=2), device="cpu")(batch)
+    assert [im.shape[:2] for im in out["edited"]] == sizes and list(out["status"]) == ["ok"] * 4
+    spec = ScoreSpec(clip={"model": "tiny"}, lpips={"random_backbone": True}, target_caption="a lion")
+    out = ScoreImages(spec, device="cpu", embeddings=True)(out)
+    assert list(out["status"]) == ["ok", "ok", "ok", "failed"]
+    assert out["reason"][3].startswith("score failed: RuntimeError")
+    assert all({"clip_score", "lpips_random_backbone"} <= set(get_scores(out, i)) for i in range(3))
+    assert all(len(out["embedding"][i]) > 0 for i in range(3)) and out["embedding"][3] == b""
+
+
 def test_filter_reasons():
     rules = [FilterRule(score="clip_score", min=0.2), FilterRule(score="lpips", max=0.5)]
     assert filter_reason({"clip_score": 0.3, "lpips": 0.1}, rules) == ""

@@ -33,12 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rayedit`` command."""
+    from rayedit.cluster.stderr_filter import without_spurious_ray_lines
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    with without_spurious_ray_lines():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors become exit codes with the cause on stderr's last line."""
     from rayedit.cluster.jobs import JobsAPIError
     from rayedit.config import SpecError
     from rayedit.models.errors import ModelLoadError
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
     runs_job = hasattr(args, "log_format")
     if runs_job:
         events.configure(args.log_format, verbose=getattr(args, "no_progress", False))

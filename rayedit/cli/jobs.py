@@ -60,10 +60,11 @@ def local_resource_notes(stages: list) -> list[str]:
 
 def cmd_run(args) -> int:
     """Run (or resume) an edit job."""
+    spec = load_job_spec(args)  # a missing or wrong spec is an error before the heavy imports
     from rayedit.pipelines.edit import run_job
 
     was_up = ray_up()
-    result = run_job(load_job_spec(args), address=args.address, progress=not args.no_progress,
+    result = run_job(spec, address=args.address, progress=not args.no_progress,
                      restart=args.restart)
     quiet_ray(was_up)
     print_result(result)

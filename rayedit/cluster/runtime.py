@@ -17,9 +17,6 @@ does, on 127.0.0.1), and that Ray Data's own progress bars are off (rayedit show
 FORWARDED_SETTINGS = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED",
                       "HF_HUB_OFFLINE", "HF_HOME", "TORCH_HOME")
 """Settings (never credentials) handed to the workers of a cluster rayedit joins, through the runtime_env."""
-BACKEND_LOG_LEVEL = "fatal"
-"""Ray's C++ log level unless RAY_BACKEND_LOG_LEVEL is set: Ray 2.60 logs an ERROR line from core_worker.cc for every
-Ray Data actor pool on a healthy run (ray-project/ray#57733); failures still surface as Python exceptions."""
 CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 """Never put in a runtime_env: Ray writes it in plain text to runtime_env_agent.log (mode 644 under /tmp/ray)."""
 
@@ -38,8 +35,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
         return describe()
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", BACKEND_LOG_LEVEL)  # read by the driver's core worker (and the
-    # processes a local Ray spawns); set RAY_BACKEND_LOG_LEVEL=info to see Ray's own C++ logs again
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         runtime_env = joined_cluster_runtime_env(os.environ)

@@ -62,11 +62,13 @@ class InputSpec(StrictSpec):
     """Parquet column with the caption; null if there is none."""
     key_column: str | None = None
     """Parquet column with a sample key; default ``<file stem>-<row index>``."""
-    resize: Literal["center_crop", "fit"] = "center_crop"
-    """How an image becomes the model's square: ``center_crop`` (the shorter side to the model's resolution, the
-    middle kept) or ``fit`` (the whole image scaled into the square, the rest filled with its repeated edge pixels,
-    and the result cropped back to the image's own aspect ratio). Every sample records its source size and the box
-    of it that was used."""
+    resize: Literal["center_crop", "fit", "keep_aspect"] = "center_crop"
+    """How an image becomes the model's input: ``center_crop`` (the shorter side to the model's resolution, the
+    middle kept: a square), ``fit`` (the whole image scaled into the square, the rest filled with its repeated edge
+    pixels, and the result cropped back to the image's own aspect ratio) or ``keep_aspect`` (about resolution^2
+    pixels in the image's own aspect ratio, clamped to 1:4..4:1, each side a multiple of what the model takes - 64 px
+    for SD 1.5 - so at most a few pixels are cropped; batches are run per size: aspect-ratio buckets). Edit jobs
+    only: training reads squares. Every sample records its source size and the box of it that was used."""
     files_per_shard: int = Field(1000, ge=1)
     """Image folders are cut into shards of this many files (sorted by path)."""
     storage: StorageSpec = Field(default_factory=StorageSpec)

@@ -24,7 +24,20 @@ class TrainResources(StrictSpec):
     """CPUs for the training task."""
 
 
-class AsyrpTrainSpec(StrictSpec):
+class SquareImagesSpec(StrictSpec):
+    """A spec whose inputs are read at one image size: ``resize: keep_aspect`` (per-image sizes) is refused."""
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, InputSpec) and value.resize == "keep_aspect":
+                raise ValueError(f"{name}.resize: keep_aspect is for edit jobs (training and timestep selection read "
+                                 "one image size); use center_crop or fit")
+        return self
+
+
+class AsyrpTrainSpec(SquareImagesSpec):
     """``rayedit train asyrp``: learn one h-space direction f_t from a source and a target caption (Asyrp Alg. 2)."""
 
     name: str = "asyrp-direction"
@@ -163,7 +176,7 @@ class TrainWorkers(StrictSpec):
     """CPUs per worker."""
 
 
-class DDSTrainSpec(StrictSpec):
+class DDSTrainSpec(SquareImagesSpec):
     """``rayedit train dds``: a multi-task translator g(z^ | k) trained without pairs (DDS paper section 4)."""
 
     name: str = "dds-translator"
@@ -228,7 +241,7 @@ class DDSTrainSpec(StrictSpec):
         return self
 
 
-class HQSSelectSpec(StrictSpec):
+class HQSSelectSpec(SquareImagesSpec):
     """``rayedit select-timesteps``: which timesteps carry the edit - HQS_t over sample images (SDD;
     docs/algorithms.md)."""
 

@@ -18,6 +18,7 @@ import torch
 
 from rayedit.config import ClipSpec, LpipsSpec, ModelSpec, ScoreSpec, SpecError
 from rayedit.models.errors import ModelLoadError
+from rayedit.rows import first_line
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 LPIPS_BACKBONES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth",
@@ -39,7 +40,7 @@ def check_weight_file(path: Path) -> None:
         raise ModelLoadError(f"{path}: a pickle that does not load with weights_only=True (loading it would run "
                              "its code); refused - use the checkpoint's .safetensors files") from None
     except Exception as err:  # noqa: BLE001 - a truncated or foreign file: say which and why, in one line
-        first = (str(err).strip().splitlines() or [""])[0][:200]
+        first = first_line(err)
         raise ModelLoadError(f"{path}: unreadable weights ({type(err).__name__}: {first})") from None
 
 

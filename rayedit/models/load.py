@@ -241,6 +241,17 @@ def model_resolution(spec: ModelSpec) -> int:
     return pipeline_resolution(root, spec, cfg)
 
 
+def _configs(spec: ModelSpec) -> tuple[str, dict | None, dict, int]:
+    """(root, pipeline index or None for a single U-Net, U-Net config, native resolution), configs only."""
+    name = _resolve_name(spec.name)
+    root = str(Path(name).expanduser()) if is_local_folder(name) else name
+    kind, cfg = _layout(root, spec.model_copy(update={"name": name}))
+    if kind == "single":
+        return root, None, cfg, int(cfg["sample_size"])
+    unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))
+    return root, cfg, unet_cfg, pipeline_resolution(root, spec, cfg)
+
+
 def check_model(spec: ModelSpec) -> tuple[int, list[str]]:
     """The model's image side, after checking it without loading it (:mod:`rayedit.models.checks`): its config,
     a local folder's weight files, the resolution asked for. Returns (resolution, notes)."""
@@ -248,19 +259,28 @@ def check_model(spec: ModelSpec) -> tuple[int, list[str]]:
 
     if spec.name in PRESETS:
         return spec.resolution or 32, []
-    name = _resolve_name(spec.name)
-    root = str(Path(name).expanduser()) if is_local_folder(name) else name
-    kind, cfg = _layout(root, spec.model_copy(update={"name": name}))
-    if kind == "single":
-        index, unet_cfg, native = None, cfg, int(cfg["sample_size"])
-    else:
-        index = cfg
-        unet_cfg = UNet2DConditionModel.load_config(root, subfolder="unet", **_kw(root, spec.revision))
-        native = pipeline_resolution(root, spec, cfg)
+    root, index, unet_cfg, native = _configs(spec)
     if is_local_folder(root):
         check_local_weights(Path(root))
     notes = check_resolution(spec, native, size_multiple(root, index, unet_cfg, **_kw(root, spec.revision)))
     return spec.resolution or native, notes
+
+
+PRESET_SIZE_STEPS = {"tiny": 2, "tiny-latent": 4}
+"""The presets' :func:`size_step`: tiny's U-Net downsamples once; tiny-latent's VAE and U-Net halve once each."""
+
+
+def size_step(spec: ModelSpec) -> int:
+    """What each side of a ``keep_aspect`` image must be a multiple of, from the configs: the VAE factor times the
+    U-Net's downsampling (8 x 8 = 64 px for SD 1.5), or a pixel U-Net's downsampling."""
+    from rayedit.models.checks import size_multiple
+
+    if spec.name in PRESETS:
+        return PRESET_SIZE_STEPS[spec.name]
+    root, index, unet_cfg, _ = _configs(spec)
+    unet_down = 2 ** (len(unet_cfg.get("block_out_channels", (0,))) - 1)
+    vae = size_multiple(root, index, unet_cfg, **_kw(root, spec.revision))
+    return vae * unet_down if index is not None and "vae" in index else vae
 
 
 def model_takes_text(spec: ModelSpec) -> bool:

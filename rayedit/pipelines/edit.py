@@ -11,7 +11,7 @@ from rayedit import __version__
 from rayedit.config import JobSpec, OutputSpec, SpecError
 from rayedit.models.checks import usable_scores
 from rayedit.models.clip import clip_has_weights
-from rayedit.models.load import check_model, model_resolution, model_takes_text
+from rayedit.models.load import check_model, model_resolution, model_takes_text, size_step
 from rayedit.models.presets import PRESETS
 from rayedit.pipelines.result import JobResult
 from rayedit.stages.score import score_names
@@ -35,6 +35,8 @@ class JobPlan:
     done: set[str]
     resolution: int
     notes: list[str] = field(default_factory=list)
+    size_step: int = 8
+    """With ``input.resize: keep_aspect``, each image side is a multiple of this (:func:`size_step`)."""
 
     @property
     def todo(self) -> list[Shard]:
@@ -139,7 +141,8 @@ def plan_job(spec: JobSpec) -> JobPlan:
         notes.append(f"CLIP {spec.score.clip.model!r} has random weights: CLIP scores are not meaningful")
     if spec.score.lpips is not None and spec.score.lpips.random_backbone:
         notes.append("LPIPS uses a random backbone (lpips_random_backbone): not a perceptual metric")
-    return JobPlan(spec, shards, committed_shards(spec.output), resolution, notes)
+    step = size_step(spec.model) if spec.input.resize == "keep_aspect" and spec.editor.kind != "none" else 8
+    return JobPlan(spec, shards, committed_shards(spec.output), resolution, notes, step)
 
 
 DDIM_PROVENANCE_KEYS = {"steps": "ddim_steps"}
@@ -206,6 +209,7 @@ def stage_plans(plan: JobPlan) -> list:
     # The lambdas run on workers: they capture only plain values and stage classes, so a light worker (read,
     # write) never imports this module - and with it torch and diffusers - just to unpickle its function.
     spec, res, resolution, prov = plan.spec, plan.spec.resources, plan.resolution, provenance(plan.spec)
+    step = plan.size_step
     inp, out, model, ddim, score, rules = spec.input, spec.output, spec.model, spec.ddim, spec.score, spec.filters
     seed, editor, (target, replace) = spec.seed, spec.editor, edit_target(spec)
     embeddings = spec.dedup is not None
@@ -215,7 +219,7 @@ def stage_plans(plan: JobPlan) -> list:
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
         StagePlan("read_decode", lambda: Then(ReadShards(inp, chunk_size=io),
-                                              DecodeImages(resolution, inp.resize, keep_source=keep)),
+                                              DecodeImages(resolution, inp.resize, keep, step)),
                   1, num_cpus=light, generator=True),
         StagePlan("edit", PassThrough, io, num_cpus=light) if score_only else
         StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,

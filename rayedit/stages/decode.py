@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rayedit.imaging import ImageError, decode_image, to_square
+from rayedit.image_column import image_column
+from rayedit.imaging import ImageError, decode_image, to_model_size
 from rayedit.rows import Batch, fail, num_rows, obj_array, ok_mask, writable
 
 SOURCE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
@@ -13,19 +14,22 @@ SOURCE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", 
 
 
 class DecodeImages:
-    """Adds ``pixels`` (N, R, R, 3) uint8 (``resize``: center_crop or fit, :func:`rayedit.imaging.to_square`),
+    """Adds ``pixels``: uint8 (N, R, R, 3) with ``resize`` center_crop or fit, per-row sizes with keep_aspect (sides
+    multiples of ``step``; :mod:`rayedit.image_column`) - see :func:`rayedit.imaging.to_model_size` - and
     ``source_size`` (N, 2: width, height of the decoded image) and ``box`` (N, 4: the part of it the pixels show);
     a row whose image cannot be used is marked failed with the reason."""
 
-    def __init__(self, resolution: int, resize: str = "center_crop", keep_source: bool = False):
-        self.resolution, self.resize, self.keep_source = resolution, resize, keep_source
+    def __init__(self, resolution: int, resize: str = "center_crop", keep_source: bool = False, step: int = 8):
+        self.resolution, self.resize, self.keep_source, self.step = resolution, resize, keep_source, step
         """``keep_source``: keep each row's input bytes (``image``) and their format (``source_ext``), for jobs
         that write the input files unchanged."""
 
     def __call__(self, batch: Batch) -> Batch:
         batch = writable(batch)
         n, r = num_rows(batch), self.resolution
-        pixels = np.zeros((n, r, r, 3), dtype=np.uint8)
+        square = self.resize != "keep_aspect"
+        # one preallocated array for squares; per-row arrays otherwise (a failed row keeps a blank square)
+        pixels = np.zeros((n, r, r, 3), dtype=np.uint8) if square else [np.zeros((r, r, 3), dtype=np.uint8)] * n
         sizes, boxes = np.zeros((n, 2), dtype=np.int64), np.zeros((n, 4), dtype=np.int64)
         exts = obj_array([""] * n)
         ok = ok_mask(batch)
@@ -35,13 +39,14 @@ class DecodeImages:
             try:
                 img, fmt, size = decode_image(batch["image"][i], with_format=True,
                                               needed=(r, "long" if self.resize == "fit" else "short"))
-                pixels[i], box = to_square(img, r, self.resize)
+                pixels[i], box = to_model_size(img, r, self.resize, self.step)
                 scale = size[0] / img.size[0]  # a JPEG decoded at a reduced scale: boxes in full-size pixels
                 boxes[i] = [round(v * scale) for v in box]
                 sizes[i], exts[i] = size, SOURCE_EXTENSIONS.get(fmt, "")
             except ImageError as err:
                 fail(batch, i, str(err))
-        batch["pixels"], batch["source_size"], batch["box"] = pixels, sizes, boxes
+        batch["pixels"] = pixels if square else image_column(pixels)
+        batch["source_size"], batch["box"] = sizes, boxes
         if self.keep_source:
             batch["source_ext"] = exts
         else:

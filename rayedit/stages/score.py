@@ -8,10 +8,11 @@ import torch
 from rayedit.config import ScoreSpec
 from rayedit.diffusion.residual import guidance_residual
 from rayedit.editors.captions import target_captions
+from rayedit.image_column import size_groups, stacked
 from rayedit.models.clip import load_clip
 from rayedit.models.device import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
-from rayedit.rows import Batch, obj_array, ok_mask, set_scores, writable
+from rayedit.rows import Batch, fail, first_line, obj_array, ok_mask, set_scores, writable
 
 
 def to_unit(pixels: np.ndarray) -> torch.Tensor:
@@ -62,25 +63,41 @@ class ScoreImages:
     def __call__(self, batch: Batch) -> Batch:
         self.setup()
         batch = writable(batch)
-        idx = np.flatnonzero(ok_mask(batch))
         if self.embeddings:
             batch["embedding"] = obj_array([b""] * len(batch["status"]))
-        if not len(idx):
-            return batch
-        edit = to_unit(batch["edited"][idx])
-        src = to_unit(batch["pixels"][idx]) if "pixels" in batch else None
+        for group in size_groups(batch["edited"], np.flatnonzero(ok_mask(batch))):  # one pass per image size
+            try:
+                parts = [group] if len(group) else []
+                results = [self._score(batch, group)]
+            except Exception:  # noqa: BLE001 - score the rows one by one: only those that break fail
+                parts, results = [], []
+                for i in group:
+                    try:
+                        results.append(self._score(batch, np.array([i])))
+                        parts.append(np.array([i]))
+                    except Exception as err:  # noqa: BLE001
+                        fail(batch, i, f"score failed: {type(err).__name__}: {first_line(err)}")
+            for idx, (scores, embedded) in zip(parts, results, strict=True):
+                for j, i in enumerate(idx):
+                    set_scores(batch, i, scores[j])
+                    if self.embeddings and embedded is not None:
+                        batch["embedding"][i] = embedded[j].half().cpu().numpy().tobytes()
+        return batch
+
+    def _score(self, batch: Batch, idx: np.ndarray) -> tuple[list[dict], torch.Tensor | None]:
+        """The scores of rows ``idx`` (one image size) and their CLIP image embeddings (None without CLIP)."""
+        edit = to_unit(stacked(batch["edited"], idx))
+        src = to_unit(stacked(batch["pixels"], idx)) if "pixels" in batch else None
         captions = [str(c) for c in batch["caption"][idx]]
         targets = None
         if self.spec.target_caption is not None or self.spec.replace is not None:
             targets = target_captions(captions, self.spec.target_caption, self.spec.replace)
         scores: dict[str, np.ndarray] = {}
+        e_edit = None
         if self.clip is not None:
             e_edit = self.clip.embed_images(edit)
             e_text = self.clip.embed_texts(targets or captions)
             scores["clip_score"] = (e_edit * e_text).sum(-1).cpu().numpy()
-            if self.embeddings:
-                for j, i in enumerate(idx):
-                    batch["embedding"][i] = e_edit[j].half().cpu().numpy().tobytes()
             if targets and src is not None:
                 d_img = torch.nn.functional.normalize(e_edit - self.clip.embed_images(src), dim=-1)
                 d_txt = torch.nn.functional.normalize(e_text - self.clip.embed_texts(captions), dim=-1)
@@ -95,6 +112,4 @@ class ScoreImages:
             scores["guidance_residual"] = guidance_residual(
                 self.judge, edit * 2 - 1, targets, keys, g.timesteps, g.guidance_scale, g.noise_samples,
                 self.seed).numpy()
-        for j, i in enumerate(idx):
-            set_scores(batch, i, {k: v[j] for k, v in scores.items()})
-        return batch
+        return [{k: v[j] for k, v in scores.items()} for j in range(len(idx))], e_edit
