@@ -101,3 +101,15 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_its_box_is_in_full_size_
     assert out["pixels"].shape == (1, 256, 256, 3)
     assert list(out["source_size"][0]) == [2048, 1536]
     assert np.abs(out["box"][0] - [256, 0, 1792, 1536]).max() <= 4  # the centre square, to within rounding
+
+
+def test_keep_aspect_rows_come_out_grouped_by_size_with_their_own_columns():
+    imgs = [Image.new("RGB", (w, h), (i * 40, 0, 0)) for i, (w, h) in enumerate([(300, 150), (90, 180), (600, 300),
+                                                                                (100, 200)])]
+    batch = {"image": obj_array([_save(im) for im in imgs]), "key": obj_array(["w1", "t1", "w2", "t2"]),
+             "status": obj_array(["ok"] * 4), "reason": obj_array([""] * 4)}
+    out = DecodeImages(32, "keep_aspect", step=4)(batch)
+    assert list(out["key"]) == ["w1", "w2", "t1", "t2"]  # sorted by (height, width): the wide ones first
+    assert [p.shape[:2] for p in out["pixels"]] == [(24, 44), (24, 44), (44, 24), (44, 24)]
+    assert out["source_size"].tolist() == [[300, 150], [600, 300], [90, 180], [100, 200]]
+    assert out["pixels"][3][0, 0, 0] == 120  # the row's own pixels travelled with it (t2's red is 3 * 40)

@@ -17,7 +17,8 @@ class DecodeImages:
     """Adds ``pixels``: uint8 (N, R, R, 3) with ``resize`` center_crop or fit, per-row sizes with keep_aspect (sides
     multiples of ``step``; :mod:`rayedit.image_column`) - see :func:`rayedit.imaging.to_model_size` - and
     ``source_size`` (N, 2: width, height of the decoded image) and ``box`` (N, 4: the part of it the pixels show);
-    a row whose image cannot be used is marked failed with the reason."""
+    a row whose image cannot be used is marked failed with the reason. With keep_aspect the rows come out sorted by
+    size (aspect-ratio buckets within the batch); their order carries no meaning (``index`` does)."""
 
     def __init__(self, resolution: int, resize: str = "center_crop", keep_source: bool = False, step: int = 8):
         self.resolution, self.resize, self.keep_source, self.step = resolution, resize, keep_source, step
@@ -51,4 +52,7 @@ class DecodeImages:
             batch["source_ext"] = exts
         else:
             del batch["image"]
+        if not square:  # rows of one size next to each other: the edit stage's batches then mostly hold one size
+            order = sorted(range(n), key=lambda i: pixels[i].shape)
+            batch = {k: v[order] for k, v in batch.items()}
         return batch
