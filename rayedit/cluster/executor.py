@@ -198,8 +198,13 @@ def run_plan(plan, stages: Callable[[], list[StagePlan]], rows: Callable[[], lis
     if spec.dedup is not None and spec.dedup.across_shards and len(all_ids) > 1:
         from rayedit.pipelines.dedup_across import dedup_across_shards
 
-        dedup_across_shards(spec.output, all_ids, spec.dedup.threshold, spec.seed, start_ray=lambda: init_ray(address))
+        t0 = time.time()
+        filtered = dedup_across_shards(spec.output, all_ids, spec.dedup.threshold, spec.seed,
+                                       start_ray=lambda: init_ray(address))
+        events.emit("dedup_across", shards=len(all_ids), filtered=filtered, seconds=round(time.time() - t0, 2))
+    t0 = time.time()
     statuses = write_manifest(spec.output, all_ids).column("status").to_pylist()
+    events.emit("manifest", shards=len(all_ids), rows=len(statuses), seconds=round(time.time() - t0, 2))
     result = JobResult(
         output_url=redact(spec.output.url), counts={s: statuses.count(s) for s in ("edited", "filtered", "failed")},
         shards_total=len(all_ids), shards_skipped=len(plan.done & set(all_ids)), shards_committed=len(committed),

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from rayedit.config import OutputSpec
 from rayedit.dedup import keep_first, lsh_buckets, lsh_shape, pairs_in_bucket
 from rayedit.rows import obj_array
-from rayedit.storage.commit import embeddings_path, marker_path, refilter_shard
+from rayedit.storage.commit import embeddings_path, marker_path, read_many, refilter_shard
 from rayedit.storage.fs import filesystem, join, write_atomic
 
 DONE_FILE = "_dedup_across.json"
@@ -70,7 +70,7 @@ def cross_shard_duplicates(output: OutputSpec, shard_ids: list[str], threshold: 
     from rayedit.cluster.executor import shuffle_groups
 
     fs = filesystem(output.url, output.storage)
-    n = sum(json.loads(fs.cat_file(marker_path(output, s)))["edited"] for s in shard_ids)
+    n = sum(json.loads(b)["edited"] for b in read_many(fs, [marker_path(output, s) for s in shard_ids]))
     bands, bits = lsh_shape(n, threshold)
     best: dict[tuple[str, str], float] = {}
     key_of: dict[str, str] = {}
