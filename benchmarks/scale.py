@@ -129,6 +129,7 @@ def run_job(spec_path: Path, kill_at_shards: int | None, s3: CountingS3, phases:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     samples_rss, committed_ts, started, killed = [], [], time.time(), False
+    lines: list[str] = []
     stop = threading.Event()
 
     def watch_rss():
@@ -138,6 +139,7 @@ def run_job(spec_path: Path, kill_at_shards: int | None, s3: CountingS3, phases:
 
     threading.Thread(target=watch_rss, daemon=True).start()
     for line in proc.stderr:
+        lines.append(line)
         if not line.startswith('{"ts"'):
             continue
         event = json.loads(line)
@@ -157,6 +159,8 @@ def run_job(spec_path: Path, kill_at_shards: int | None, s3: CountingS3, phases:
             print("job failed:", event, file=sys.stderr)
     proc.wait()
     stop.set()
+    if proc.returncode not in (0, -signal.SIGKILL):
+        print("".join(lines[-60:]), file=sys.stderr)
     if killed:
         time.sleep(5)  # Ray workers outside the process group finish a commit they started, or die
         phases.setdefault("edit", Counter()).update(s3.take())

@@ -18,8 +18,8 @@ from rayedit.toy.generator import write_shards
 def test_a_crashed_edit_actor_is_replaced_and_no_sample_is_lost_or_doubled(tmp_path):
     write_shards(str(tmp_path / "in" / "toy"), 24, per_shard=6)  # 4 shards
     spec = {"input": {"url": str(tmp_path / "in" / "toy-*.tar")}, "output": {"url": str(tmp_path / "out")},
-            "ddim": {"steps": 2}, "score": {"clip": None, "lpips": {"random_backbone": True}},
-            "resources": {"edit": {"batch_size": 2}, "io_batch_size": 2}}
+            "ddim": {"steps": 2}, "score": {"clip": None, "lpips": None},  # no score actor: the edit actor's crash
+            "resources": {"edit": {"batch_size": 2}, "io_batch_size": 2}}                # is the point
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
     marker = tmp_path / "crashed"
     env = os.environ | {"RAYEDIT_CRASH_STAGE": "edit", "RAYEDIT_CRASH_MARKER": str(marker)}

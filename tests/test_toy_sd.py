@@ -74,3 +74,16 @@ def test_rayedit_loads_it_like_any_sd_folder(random_toy_sd):
     assert model.resolution == 64 and model.prediction_type == "v_prediction"
     hidden = model.text_encoder(["a red circle and a blue square on a white background"])
     assert hidden.shape == (1, MAX_LENGTH, 128)
+
+
+def test_the_vae_edge_map_marks_a_shapes_border_only():
+    import torch
+
+    from rayedit.toy.sd.vae import edge_map
+
+    x = -torch.ones(1, 3, 16, 16)
+    x[:, 0, 4:12, 4:12] = 1.0  # a red square on black
+    e = edge_map(x)[0, 0]
+    assert e[8, 8] == 0 and e[0, 0] == 0  # inside and far outside
+    assert e[:, 8].tolist() == [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0]  # both sides of it, dilated by one
+    assert e[8, :].tolist() == e[:, 8].tolist()

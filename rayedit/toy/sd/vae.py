@@ -52,6 +52,9 @@ class VAETrainConfig:
     decoder_only: bool = False
     """Train the decoder only, the encoder frozen (as SD's improved VAEs were fine-tuned): the latent space - and
     so any U-Net trained on it - stays the same while reconstructions sharpen."""
+    edge_weight: float = 0.0
+    """Extra weight of the pixel loss on edges (where any channel changes by > 0.1 to a neighbour, dilated by one
+    pixel): 0 = plain L1 + MSE. Small shapes' corners are edges; a soft corner reads as another shape."""
 
 
 def build_vae() -> AutoencoderKL:
@@ -77,6 +80,16 @@ def random_crops(x: torch.Tensor, size: int, rng: np.random.Generator) -> torch.
 
 
 @torch.no_grad()
+def edge_map(x: torch.Tensor, step: float = 0.1) -> torch.Tensor:
+    """(B, 1, H, W) 1.0 on pixels next to a colour change > ``step`` (any channel, [-1, 1] range), dilated by one
+    pixel; 0.0 elsewhere."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().amax(1, keepdim=True)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().amax(1, keepdim=True)
+    e = torch.stack([F.pad(dx, (0, 1)), F.pad(dx, (1, 0)), F.pad(dy, (0, 0, 0, 1)), F.pad(dy, (0, 0, 1, 0))])
+    e = e.amax(0) > step  # both pixels of a changing pair
+    return F.max_pool2d(e.float(), 3, 1, 1)
+
+
 def reconstruction_psnr(vae: AutoencoderKL, x: torch.Tensor) -> float:
     """Median PSNR (dB, 0-255 range) of encode(mean) -> decode over images ``x`` in [-1, 1]."""
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
@@ -119,7 +132,8 @@ def train_vae(out_dir: str | Path, cfg: VAETrainConfig = VAETrainConfig(), progr
             x = random_crops(x, cfg.crop, rng)
         posterior = vae.encode(x).latent_dist
         rec = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(int(rng.integers(2**31))))).sample
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + cfg.kl_weight * posterior.kl().mean()
+        weight = 1.0 + cfg.edge_weight * edge_map(x) if cfg.edge_weight else 1.0
+        loss = ((rec - x).abs() + (rec - x).pow(2)).mul(weight).mean() + cfg.kl_weight * posterior.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
