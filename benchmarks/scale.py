@@ -250,6 +250,14 @@ def main() -> None:
                 runs.append(run)
                 print(json.dumps({k: v for k, v in run.items() if k != "rss_track"}), flush=True)
             spec = load_spec(str(spec_path))
+            if runs[-1]["exit_code"] != 0:
+                marker_dir = f"{BUCKET}/out/_done"
+                fs.invalidate_cache()
+                print(f"the last run failed; markers listed: {len(fs.ls(marker_dir))}; requests of the failing "
+                      f"phase: {dict(s3.take())}", file=sys.stderr)
+                if os.environ.get("SCALE_KEEP_S3"):
+                    print(f"moto S3 kept at {s3.endpoint} (Ctrl-C to stop)", file=sys.stderr)
+                    time.sleep(float(os.environ["SCALE_KEEP_S3"]))
             after = s3.take()
             rows = pq.read_table(fs.open(f"{BUCKET}/out/manifest.parquet")).to_pylist()
             out_keys = [r["key"] for r in rows]

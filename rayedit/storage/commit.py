@@ -48,13 +48,16 @@ def marker_path(output: OutputSpec, shard_id: str) -> str:
 
 
 def committed_shards(output: OutputSpec) -> set[str]:
-    """Shard ids that have a commit marker."""
+    """Shard ids that have a commit marker (listed fresh, and the listing not kept: remote commit tasks add
+    markers this process would otherwise believe missing)."""
     fs = filesystem(output.url, output.storage)
-    fs.invalidate_cache()
     done = join(output.url, "_done")
-    if not fs.exists(done):
-        return set()
-    return {p.rsplit("/", 1)[-1][: -len(".json")] for p in fs.ls(done, detail=False) if p.endswith(".json")}
+    fs.invalidate_cache(done)
+    try:
+        names = fs.ls(done, detail=False) if fs.exists(done) else []
+    finally:
+        fs.invalidate_cache(done)
+    return {p.rsplit("/", 1)[-1][: -len(".json")] for p in names if p.endswith(".json")}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -192,6 +195,8 @@ def read_many(fs, paths: list[str]) -> list[bytes]:
     async requests instead of one round trip after another), in the order given."""
     if not paths:
         return []
+    for parent in {p.rsplit("/", 1)[0] for p in paths}:  # s3fs answers "not found" from a cached listing of the
+        fs.invalidate_cache(parent)                     # parent, without asking, for files written since
     found = fs.cat(paths, on_error="raise")
     if not isinstance(found, dict):  # a single path comes back as its bytes
         return [found]
