@@ -162,6 +162,27 @@ def cmd_toy_eval_filters(args) -> int:
     return 0
 
 
+def cmd_toy_sd_eval(args) -> int:
+    """Measure a toy-sd pipeline folder on held-out scenes (seed 31337), one JSON line per measurement: the VAE
+    (reconstruction PSNR, every object read back exactly), DDIM inversion + reconstruction through rayedit's loader
+    (PSNR, attributes kept) and diffusers' own StableDiffusionPipeline text-to-image prompt match per CFG scale."""
+    from diffusers import AutoencoderKL
+
+    from research.toy_sd_eval import inversion_quality, text_to_image, vae_quality
+
+    parts = set(args.only or ["vae", "inversion", "t2i"])
+    if "vae" in parts:
+        vae = AutoencoderKL.from_pretrained(args.folder, subfolder="vae")
+        print(json.dumps({"folder": args.folder, "vae": vae_quality(vae, n=args.n)}), flush=True)
+    if "inversion" in parts:
+        for row in inversion_quality(args.folder, n=args.n, steps=tuple(args.steps)):
+            print(json.dumps({"folder": args.folder, "inversion": row}), flush=True)
+    if "t2i" in parts:
+        for row in text_to_image(args.folder, cfgs=tuple(args.cfg), per_count=args.per_count):
+            print(json.dumps({"folder": args.folder, "text_to_image": row}), flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """python -m research COMMAND: the toy world's evaluations and diagnostics."""
     p = argparse.ArgumentParser(prog="python -m research",
@@ -175,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--cfg", type=float, nargs="+", default=[1.0, 3.0, 7.5],
                     help="guidance scales for text-ddpm prompt match (default: 1 3 7.5)")
     te.set_defaults(fn=cmd_toy_eval)
+
+    ts = sub.add_parser("toy-sd", help="measure a toy-sd pipeline folder (VAE, inversion, text-to-image)",
+                        description=cmd_toy_sd_eval.__doc__)
+    ts.add_argument("folder", help="a toy-sd pipeline folder (rayedit toy train sd-unet --out FOLDER)")
+    ts.add_argument("--only", nargs="+", choices=["vae", "inversion", "t2i"], default=None,
+                    help="measure only these (default: all three)")
+    ts.add_argument("--n", type=int, default=64, help="held-out scenes for the VAE and inversion (default: 64)")
+    ts.add_argument("--steps", type=int, nargs="+", default=[20, 50], help="DDIM steps for inversion")
+    ts.add_argument("--cfg", type=float, nargs="+", default=[3.0, 5.0, 7.5], help="CFG scales for text-to-image")
+    ts.add_argument("--per-count", type=int, default=24, help="prompts per object count (1, 2, 3) and CFG scale")
+    ts.set_defaults(fn=cmd_toy_sd_eval)
 
     tgv = sub.add_parser("eval-generated", help="prompt match of a generated toy set, judged by the oracle",
                              description=cmd_toy_eval_generated.__doc__)
