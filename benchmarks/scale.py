@@ -155,6 +155,7 @@ def run_job(spec_path: Path, kill_at_shards: int | None, s3: CountingS3, phases:
         elif name in ("dedup_across", "manifest"):
             phases.setdefault(name, Counter()).update(s3.take())
             phases.setdefault(f"{name}_seconds", []).append(event["seconds"])
+            phases[f"{name}_event"] = {k: v for k, v in event.items() if k not in ("ts", "level", "event")}
         elif name == "job_failed":
             print("job failed:", event, file=sys.stderr)
     proc.wait()
@@ -171,7 +172,8 @@ def run_job(spec_path: Path, kill_at_shards: int | None, s3: CountingS3, phases:
 
 
 def shuffle_cost(spec, shard_id: str) -> dict:
-    """Records and bytes the cross-shard pass shuffles per sample, measured on one committed shard's records."""
+    """Records and bytes the cross-shard pass's first shuffle (LSH bands: bucket, sample id, sketch) moves per sample,
+    measured on one committed shard's records; the second moves 2 x (2d + ~50) bytes per candidate pair."""
     import pyarrow as pa
 
     from rayedit.dedup import lsh_shape
@@ -279,8 +281,8 @@ def main() -> None:
                       f"{run['shards_committed']} shards, {run['commit_rate_per_s']} commits/s, driver peak RSS "
                       f"{run['peak_rss_mb']} MB (by quarter of the run: {quart})")
             for phase in ("dedup_across", "manifest"):
-                if phases.get(f"{phase}_seconds"):
-                    print(f"{phase}: {phases[f'{phase}_seconds'][-1]} s")
+                if phases.get(f"{phase}_event"):
+                    print(f"{phase}: {json.dumps(phases[f'{phase}_event'])}")
             for phase in ("edit", "dedup_across", "manifest"):
                 c = phases.get(phase, Counter())
                 per_k = {k: round(v * 1000 / n, 1) for k, v in sorted(c.items())}

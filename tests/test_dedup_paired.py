@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rayedit.dedup import lsh_buckets, lsh_shape, near_duplicates
+from rayedit.dedup import close_sketch_pairs, lsh_buckets, lsh_shape, near_duplicates, simhash, sketch_radius
 from rayedit.imaging import encode_image
 from rayedit.toy.generator import BACKGROUNDS, COLOURS, SHAPES, ToySample, draw
 
@@ -42,6 +42,26 @@ def test_lsh_puts_near_pairs_in_a_common_bucket_and_keeps_buckets_small():
     assert unrelated < 0.3  # unrelated pairs rarely share a bucket
     sizes = np.unique(a[:, 0], return_counts=True)[1]
     assert sizes.max() < 200  # ~64 per bucket on average for 2n samples, n here
+
+
+def test_sketches_pass_every_pair_at_the_threshold_and_almost_none_far_below():
+    rng = np.random.default_rng(3)
+    n, d = 3000, 512
+    base = rng.normal(size=(n, d))
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    noise = rng.normal(size=(n, d))
+    noise -= (noise * unit).sum(1, keepdims=True) * unit
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+
+    def at_cosine(c):  # a vector at exactly cosine c to each base vector
+        return c * unit + np.sqrt(1 - c * c) * noise
+
+    radius, sketch = sketch_radius(0.95), simhash(base)
+    passed = {c: (np.unpackbits(sketch ^ simhash(at_cosine(c)), axis=1).sum(1) <= radius).mean()
+              for c in (0.95, 0.8, 0.5)}
+    assert passed[0.95] == 1.0 and passed[0.8] < 0.3 and passed[0.5] == 0.0
+    assert close_sketch_pairs(["x", "y", "z"], np.concatenate([sketch[:1], simhash(at_cosine(0.99))[:1],
+                                                               sketch[1:2]]), radius) == [("x", "y")]
 
 
 def _write_tar(path, prefix: str, imgs: list, caps: list[str]) -> None:

@@ -199,9 +199,9 @@ def run_plan(plan, stages: Callable[[], list[StagePlan]], rows: Callable[[], lis
         from rayedit.pipelines.dedup_across import dedup_across_shards
 
         t0 = time.time()
-        filtered = dedup_across_shards(spec.output, all_ids, spec.dedup.threshold, spec.seed,
-                                       start_ray=lambda: init_ray(address))
-        events.emit("dedup_across", shards=len(all_ids), filtered=filtered, seconds=round(time.time() - t0, 2))
+        found = dedup_across_shards(spec.output, all_ids, spec.dedup.threshold, spec.seed,
+                                    start_ray=lambda: init_ray(address))
+        events.emit("dedup_across", shards=len(all_ids), **found, seconds=round(time.time() - t0, 2))
     t0 = time.time()
     statuses = write_manifest(spec.output, all_ids).column("status").to_pylist()
     events.emit("manifest", shards=len(all_ids), rows=len(statuses), seconds=round(time.time() - t0, 2))
