@@ -91,3 +91,15 @@ def close_sketch_pairs(ids: list, sketches: np.ndarray, radius: int) -> list[tup
     a, b = np.nonzero(np.triu(dist <= radius, k=1))
     return [(ids[i], ids[j]) if ids[i] < ids[j] else (ids[j], ids[i]) for i, j in zip(a.tolist(), b.tolist(),
                                                                                       strict=True)]
+
+
+def pairs_in_bucket(ids: list, embeddings: np.ndarray, threshold: float) -> list[tuple]:
+    """All pairs (id_a, id_b, cosine) in one bucket with cosine >= threshold, id_a < id_b."""
+    e = unit_rows(embeddings)
+    sims = e @ e.T
+    a, b = np.nonzero(np.triu(sims >= threshold, k=1))
+    out = []
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        x, y = (ids[i], ids[j]) if ids[i] < ids[j] else (ids[j], ids[i])
+        out.append((x, y, float(sims[i, j])))
+    return out

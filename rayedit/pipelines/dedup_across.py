@@ -7,11 +7,14 @@ No machine gathers all embeddings, and the embeddings themselves are not shuffle
 2. Ray Data's groupby shuffles the records by bucket; in each bucket, the pairs whose sketches are close enough
    that their cosine may reach the threshold (:func:`rayedit.dedup.sketch_radius`) become candidates;
 3. the candidates' embeddings - and only theirs - are shuffled together by pair (one task per shard emits the
-   sides it holds) and each pair is checked exactly.
+   sides it holds) and each pair is checked exactly. Where the candidates are so many (dense clusters of
+   near-alike images) that this would move more than shuffling every embedding once per band, that is done
+   instead and each bucket's pairs are checked exactly (``method: bands``).
 
 Only the pairs at or above the threshold come back to the driver, which keeps the first sample of every group
-(shard order, then sample order) and rewrites the affected shards. Shuffled: n x bands x ~60 bytes, plus
-2 x candidates x (2d + 50) bytes; the candidates are the near duplicates and pairs a little below the threshold.
+(shard order, then sample order) and rewrites the affected shards. Shuffled: n x bands x ~70 bytes, then
+min(2 x candidates, n x bands) x (2d + 50) bytes; the candidates are the near duplicates and pairs a little below
+the threshold - few in a diverse photo set.
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rayedit.config import OutputSpec
-from rayedit.dedup import close_sketch_pairs, keep_first, lsh_buckets, lsh_shape, simhash, sketch_radius, unit_rows
+from rayedit.dedup import (
+    close_sketch_pairs,
+    keep_first,
+    lsh_buckets,
+    lsh_shape,
+    pairs_in_bucket,
+    simhash,
+    sketch_radius,
+    unit_rows,
+)
 from rayedit.rows import obj_array
 from rayedit.storage.commit import embeddings_path, marker_path, read_many, refilter_shard
 from rayedit.storage.fs import filesystem, join, write_atomic
@@ -59,6 +71,44 @@ def band_records(output: OutputSpec, bands: int, bits: int, seed: int):
                  "sketch": sketches[k].tobytes()} for k, r in enumerate(table) for b in range(bands)]
 
     return records
+
+
+def band_embeddings(output: OutputSpec, bands: int, bits: int, seed: int):
+    """A function: one shard's kept embeddings -> one record per (sample, band) with the embedding itself."""
+
+    def records(row: dict) -> list[dict]:
+        table = _shard_embeddings(output, row["shard_id"])
+        if not table:
+            return []
+        emb = np.stack([np.frombuffer(r["embedding"], dtype=np.float16) for r in table]).astype(np.float32)
+        buckets = lsh_buckets(emb, bands, bits, seed)
+        return [{"bucket": int(buckets[k, b]), "id": _sample_id(row["shard_id"], r["index"]), "key": r["key"],
+                 "embedding": r["embedding"]} for k, r in enumerate(table) for b in range(bands)]
+
+    return records
+
+
+def bucket_pairs(threshold: float):
+    """A function: one bucket's records (with embeddings) -> its pairs at or above ``threshold``."""
+
+    def pairs_of(group: dict) -> dict:
+        ids = [str(i) for i in group["id"]]
+        keys = dict(zip(ids, (str(k) for k in group["key"]), strict=True))
+        pairs = []
+        if len(ids) > 1:
+            emb = np.stack([np.frombuffer(bytes(e), dtype=np.float16) for e in group["embedding"]])
+            pairs = pairs_in_bucket(ids, emb, threshold)
+        return {"a": obj_array([p[0] for p in pairs]), "b": obj_array([p[1] for p in pairs]),
+                "a_key": obj_array([keys[p[0]] for p in pairs]), "b_key": obj_array([keys[p[1]] for p in pairs]),
+                "cos": np.array([p[2] for p in pairs], dtype=np.float64)}
+
+    return pairs_of
+
+
+def exact_check_method(candidates: int, samples: int, bands: int) -> str:
+    """``pairs`` (shuffle the candidates' two embeddings each) unless that moves more embeddings than shuffling
+    every sample's once per band (``bands``)."""
+    return "pairs" if 2 * candidates <= samples * bands else "bands"
 
 
 def bucket_candidates(radius: int):
@@ -111,9 +161,10 @@ def confirmed(threshold: float):
 
 
 def cross_shard_duplicates(output: OutputSpec, shard_ids: list[str], threshold: float, seed: int = 0,
-                           stats: dict | None = None) -> dict[str, dict[str, str]]:
+                           stats: dict | None = None, method: str | None = None) -> dict[str, dict[str, str]]:
     """{shard_id: {key: reason}} for the samples that duplicate a kept sample of an earlier shard. ``stats``, if
-    given, receives the LSH bands, the candidate pairs checked exactly and the pairs confirmed."""
+    given, receives the LSH bands, the candidate pairs, the exact check's method and the pairs confirmed;
+    ``method`` (``pairs`` / ``bands``) overrides :func:`exact_check_method`'s choice (tests compare the two)."""
     from rayedit.cluster.executor import shuffle_groups
 
     fs = filesystem(output.url, output.storage)
@@ -122,20 +173,25 @@ def cross_shard_duplicates(output: OutputSpec, shard_ids: list[str], threshold: 
     pairs = {row["pair"] for row in shuffle_groups([{"shard_id": s} for s in shard_ids],
                                                     band_records(output, bands, bits, seed), "bucket",
                                                     bucket_candidates(sketch_radius(threshold)))}
-    wanted: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for pair in pairs:  # the same pair may meet in several bands: checked once
-        for sample in pair.split(PAIR_SEP):
-            shard, index = sample.split(SEP)
-            wanted[shard][str(int(index))].append(pair)
     best: dict[tuple[str, str], float] = {}
     key_of: dict[str, str] = {}
-    if wanted:
+    method = method or exact_check_method(len(pairs), n, bands)
+    if method == "bands":
+        found = shuffle_groups([{"shard_id": s} for s in shard_ids], band_embeddings(output, bands, bits, seed),
+                               "bucket", bucket_pairs(threshold))
+    else:
+        wanted: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for pair in pairs:  # the same pair may meet in several bands: checked once
+            for sample in pair.split(PAIR_SEP):
+                shard, index = sample.split(SEP)
+                wanted[shard][str(int(index))].append(pair)
         items = [{"shard_id": s, "wanted": json.dumps(w)} for s, w in sorted(wanted.items())]
-        for p in shuffle_groups(items, pair_sides(output), "pair", confirmed(threshold)):
-            best[(p["a"], p["b"])] = float(p["cos"])
-            key_of[p["a"]], key_of[p["b"]] = p["a_key"], p["b_key"]
+        found = shuffle_groups(items, pair_sides(output), "pair", confirmed(threshold)) if items else []
+    for p in found:
+        best[(p["a"], p["b"])] = float(p["cos"])
+        key_of[p["a"]], key_of[p["b"]] = p["a_key"], p["b_key"]
     if stats is not None:
-        stats.update(bands=bands, candidates=len(pairs), confirmed=len(best))
+        stats.update(bands=bands, candidates=len(pairs), method=method, confirmed=len(best))
     order = sorted(key_of)
     rank = {sid: r for r, sid in enumerate(order)}
     candidates: dict[int, list[tuple[int, float]]] = {}
