@@ -90,6 +90,7 @@ def edge_map(x: torch.Tensor, step: float = 0.1) -> torch.Tensor:
     return F.max_pool2d(e.float(), 3, 1, 1)
 
 
+@torch.no_grad()
 def reconstruction_psnr(vae: AutoencoderKL, x: torch.Tensor) -> float:
     """Median PSNR (dB, 0-255 range) of encode(mean) -> decode over images ``x`` in [-1, 1]."""
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
