@@ -4,9 +4,12 @@ fails alone (the batch first, then each sample on its own)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 
 def to_model_range(pixels: np.ndarray) -> torch.Tensor:
@@ -19,24 +22,30 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def run_isolated(run: Callable[[list[int]], torch.Tensor], n: int,
-                 what: str) -> tuple[list[np.ndarray | None], list[str]]:
-    """``run(rows)`` -> images in [-1, 1] for those rows. Tries all ``n`` rows in one call; if that raises, each
-    row alone. Returns per row the uint8 image (None if it failed) and the reason ('' if it worked): '<what>
-    failed: ...' for an exception, '<what> produced non-finite values (NaN/Inf)' for NaN/Inf output."""
+def whole_then_alone(run: Callable[[list[int]], T], n: int) -> list[tuple[list[int], T | Exception]]:
+    """``run`` on all ``n`` rows in one call; if that raises, on each row alone. Returns (rows, output or the
+    exception it raised) per call, so one bad sample fails alone."""
     everything = list(range(n))
     try:
-        groups: list[tuple[list[int], torch.Tensor | Exception]] = [(everything, run(everything))]
+        return [(everything, run(everything))]
     except Exception:  # noqa: BLE001 - find the sample that broke the batch
-        groups = []
+        groups: list[tuple[list[int], T | Exception]] = []
         for i in everything:
             try:
                 groups.append(([i], run([i])))
             except Exception as err:  # noqa: BLE001
                 groups.append(([i], err))
+        return groups
+
+
+def run_isolated(run: Callable[[list[int]], torch.Tensor], n: int,
+                 what: str) -> tuple[list[np.ndarray | None], list[str]]:
+    """``run(rows)`` -> images in [-1, 1] for those rows, through :func:`whole_then_alone`. Returns per row the
+    uint8 image (None if it failed) and the reason ('' if it worked): '<what> failed: ...' for an exception,
+    '<what> produced non-finite values (NaN/Inf)' for NaN/Inf output."""
     images: list[np.ndarray | None] = [None] * n
     reasons = [""] * n
-    for rows, out in groups:
+    for rows, out in whole_then_alone(run, n):
         if isinstance(out, Exception):
             reasons[rows[0]] = f"{what} failed: {type(out).__name__}: {out}"
             continue

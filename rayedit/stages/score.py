@@ -13,6 +13,7 @@ from rayedit.models.clip import load_clip
 from rayedit.models.device import pick_device
 from rayedit.models.perceptual import load_lpips, lpips_score_name
 from rayedit.rows import Batch, fail, first_line, obj_array, ok_mask, set_scores, writable
+from rayedit.stages.model_output import whole_then_alone
 
 
 def to_unit(pixels: np.ndarray) -> torch.Tensor:
@@ -66,19 +67,12 @@ class ScoreImages:
         if self.embeddings:
             batch["embedding"] = obj_array([b""] * len(batch["status"]))
         for group in size_groups(batch["edited"], np.flatnonzero(ok_mask(batch))):  # one pass per image size
-            try:
-                parts = [group] if len(group) else []
-                results = [self._score(batch, group)]
-            except Exception:  # noqa: BLE001 - score the rows one by one: only those that break fail
-                parts, results = [], []
-                for i in group:
-                    try:
-                        results.append(self._score(batch, np.array([i])))
-                        parts.append(np.array([i]))
-                    except Exception as err:  # noqa: BLE001
-                        fail(batch, i, f"score failed: {type(err).__name__}: {first_line(err)}")
-            for idx, (scores, embedded) in zip(parts, results, strict=True):
-                for j, i in enumerate(idx):
+            for rows, out in whole_then_alone(lambda rows, g=group: self._score(batch, g[rows]), len(group)):
+                if isinstance(out, Exception):  # a row that cannot be scored fails alone
+                    fail(batch, group[rows[0]], f"score failed: {type(out).__name__}: {first_line(out)}")
+                    continue
+                scores, embedded = out
+                for j, i in enumerate(group[rows]):
                     set_scores(batch, i, scores[j])
                     if self.embeddings and embedded is not None:
                         batch["embedding"][i] = embedded[j].half().cpu().numpy().tobytes()
