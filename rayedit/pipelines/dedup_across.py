@@ -3,7 +3,7 @@
 No machine gathers all embeddings, and the embeddings themselves are not shuffled for every sample:
 
 1. one task per shard reads its kept embeddings and emits one small record per LSH band: (bucket id, sample id,
-   a 256-bit SimHash sketch of the embedding) - ~60 bytes instead of the embedding's 2d;
+   a 256-bit SimHash sketch of the embedding) - ~70 bytes instead of the embedding's 2d + ~50;
 2. Ray Data's groupby shuffles the records by bucket; in each bucket, the pairs whose sketches are close enough
    that their cosine may reach the threshold (:func:`rayedit.dedup.sketch_radius`) become candidates;
 3. the candidates' embeddings - and only theirs - are shuffled together by pair (one task per shard emits the
@@ -58,15 +58,24 @@ def _shard_embeddings(output: OutputSpec, shard_id: str) -> list[dict]:
     return pq.read_table(io.BytesIO(fs.cat_file(embeddings_path(output, shard_id)))).to_pylist()
 
 
+def _banded(output: OutputSpec, shard_id: str, bands: int, bits: int, seed: int):
+    """A shard's kept rows, their embeddings (float32) and LSH buckets (n, bands); None for a shard with none."""
+    table = _shard_embeddings(output, shard_id)
+    if not table:
+        return None
+    emb = np.stack([np.frombuffer(r["embedding"], dtype=np.float16) for r in table]).astype(np.float32)
+    return table, emb, lsh_buckets(emb, bands, bits, seed)
+
+
 def band_records(output: OutputSpec, bands: int, bits: int, seed: int):
     """A function: one shard's kept embeddings -> one record per (sample, band): bucket, sample id, sketch."""
 
     def records(row: dict) -> list[dict]:
-        table = _shard_embeddings(output, row["shard_id"])
-        if not table:
+        found = _banded(output, row["shard_id"], bands, bits, seed)
+        if found is None:
             return []
-        emb = np.stack([np.frombuffer(r["embedding"], dtype=np.float16) for r in table]).astype(np.float32)
-        buckets, sketches = lsh_buckets(emb, bands, bits, seed), simhash(emb, seed=seed)
+        table, emb, buckets = found
+        sketches = simhash(emb, seed=seed)
         return [{"bucket": int(buckets[k, b]), "id": _sample_id(row["shard_id"], r["index"]),
                  "sketch": sketches[k].tobytes()} for k, r in enumerate(table) for b in range(bands)]
 
@@ -77,11 +86,10 @@ def band_embeddings(output: OutputSpec, bands: int, bits: int, seed: int):
     """A function: one shard's kept embeddings -> one record per (sample, band) with the embedding itself."""
 
     def records(row: dict) -> list[dict]:
-        table = _shard_embeddings(output, row["shard_id"])
-        if not table:
+        found = _banded(output, row["shard_id"], bands, bits, seed)
+        if found is None:
             return []
-        emb = np.stack([np.frombuffer(r["embedding"], dtype=np.float16) for r in table]).astype(np.float32)
-        buckets = lsh_buckets(emb, bands, bits, seed)
+        table, _, buckets = found
         return [{"bucket": int(buckets[k, b]), "id": _sample_id(row["shard_id"], r["index"]), "key": r["key"],
                  "embedding": r["embedding"]} for k, r in enumerate(table) for b in range(bands)]
 
