@@ -65,6 +65,13 @@ def emit(event: str, level: int = logging.INFO, **fields) -> None:
     _LOGGER.log(level, event, extra={"fields": fields})
 
 
+def process_age() -> float:
+    """Seconds since this process started (interpreter start-up and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def warn(message: str, **fields) -> None:
     """A warning event (``message`` plus any fields)."""
     emit("warning", logging.WARNING, message=message, **fields)

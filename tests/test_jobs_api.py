@@ -154,6 +154,9 @@ def test_submit_runs_a_slot_once_and_passes_the_exit_code_through(tmp_path, jobs
     end = events[-1]
     assert (end["edited"], end["failed"], end["samples_this_run"]) == (5, 1, 6)
     assert sorted(e["shard"] for e in events if e["event"] == "shard_committed") == ["toy-00000", "toy-00001"]
+    first = events[names.index("first_result")]  # once, before any shard is committed, with the start-up cost
+    assert names.count("first_result") == 1 and names.index("first_result") < names.index("shard_committed")
+    assert 0 < first["seconds"] <= first["since_process_start"] and first["rows"] > 0
 
 
 @pytest.mark.slow

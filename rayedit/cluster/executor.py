@@ -156,7 +156,10 @@ def run_and_commit(ds: ray.data.Dataset, output: OutputSpec, todo: list[str], de
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             watchdog.alive()
-            first = first or time.time() - started
+            if not first:
+                first = time.time() - started
+                events.emit("first_result", rows=int((batch["status"] != "eos").sum()), seconds=round(first, 1),
+                            since_process_start=round(events.process_age(), 1))
             for sid in tracker.add(batch):
                 pending.append(remote_call(commit_shard, output, sid, sorted(tracker.parts[sid]),
                                            output.image_format, dedup_threshold))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel, UNet2DModel
 
-from rayedit.models.clip import load_clip
 from rayedit.models.diffusion import DiffusionModel
-from rayedit.models.text import OpenClipTextEncoder
 
 RANDOM_NOTE = "preset {name!r} has RANDOM weights: outputs and scores are for tests and smoke runs, not meaningful"
 
@@ -32,6 +30,9 @@ def tiny_pixel(seed: int = 0) -> DiffusionModel:
 
 def tiny_latent(seed: int = 0) -> DiffusionModel:
     """A 32-px latent model: tiny AutoencoderKL (factor 2) + UNet2DConditionModel + tiny open_clip text tower."""
+    from rayedit.models.clip import load_clip  # here, not at import: open_clip (and torchvision) cost ~1.5 s
+    from rayedit.models.text import OpenClipTextEncoder
+
     torch.manual_seed(seed)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,

@@ -37,6 +37,6 @@ def record_run(output: OutputSpec, result: JobResult) -> None:
     finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record = {"finished": finished, "samples_this_run": result.samples_this_run, "seconds": result.seconds,
               "images_per_second": result.images_per_second, "shards_committed": result.shards_committed,
-              "counts": result.counts}
+              "counts": result.counts, "first_result_seconds": round(result.first_result_seconds, 2)}
     name = f"{finished.replace(':', '')}-{uuid.uuid4().hex[:6]}.json"
     write_atomic(filesystem(output.url, output.storage), join(output.url, "_runs", name), json.dumps(record).encode())
