@@ -87,3 +87,28 @@ def test_the_vae_edge_map_marks_a_shapes_border_only():
     assert e[8, 8] == 0 and e[0, 0] == 0  # inside and far outside
     assert e[:, 8].tolist() == [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0]  # both sides of it, dilated by one
     assert e[8, :].tolist() == e[:, 8].tolist()
+
+
+def test_pack_swaps_in_a_decoder_fine_tune_only(random_toy_sd, tmp_path):
+    from diffusers import AutoencoderKL
+    from safetensors import safe_open
+
+    from rayedit.toy.sd.pack import pack_toy_sd
+
+    tuned = AutoencoderKL.from_pretrained(random_toy_sd, subfolder="vae")
+    with torch.no_grad():
+        tuned.decoder.conv_out.bias += 0.5  # a decoder fine-tune: same latents, other pixels
+    tuned.save_pretrained(tmp_path / "tuned" / "vae")
+    info = pack_toy_sd(random_toy_sd, tmp_path / "tuned", tmp_path / "packed")
+    packed = AutoencoderKL.from_pretrained(tmp_path / "packed", subfolder="vae", torch_dtype=torch.float32)
+    assert torch.allclose(packed.decoder.conv_out.bias, tuned.decoder.conv_out.bias, atol=1e-3)
+    for part in ("unet", "vae", "text_encoder"):
+        with safe_open(str(next((tmp_path / "packed" / part).glob("*.safetensors"))), "pt") as f:
+            assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
+    assert 0 < info["megabytes"] < 15
+
+    with torch.no_grad():
+        tuned.encoder.conv_in.weight += 0.1  # now it encodes differently: the U-Net's latents would not match
+    tuned.save_pretrained(tmp_path / "other" / "vae")
+    with pytest.raises(ValueError, match="encodes differently"):
+        pack_toy_sd(random_toy_sd, tmp_path / "other", tmp_path / "packed2")

@@ -77,8 +77,38 @@ def _train_toy_sd(args) -> int:
     return 0
 
 
+def cmd_toy_pack_sd(args) -> int:
+    """Pack toy-sd for shipping: the U-Net run's pipeline (--unet) with a decoder-fine-tuned VAE (--vae), in
+    float16, written by diffusers' StableDiffusionPipeline.save_pretrained (e.g. into rayedit/toy/weights/toy-sd of
+    a checkout, which the `toy-sd` model preset loads)."""
+    from rayedit.toy.sd.pack import pack_toy_sd
+
+    try:
+        info = pack_toy_sd(args.unet, args.vae, args.out)
+    except ValueError as e:
+        raise SystemExit(f"rayedit: {e}") from None
+    print(f"toy-sd packed to {info['out']} ({info['megabytes']} MB)")
+    return 0
+
+
 def cmd_toy_generate(args) -> int:
-    """Write toy images with exact captions as WebDataset shards (PREFIX-00000.tar, ...): seeded, deterministic."""
+    """Write toy images with exact captions as WebDataset shards (PREFIX-00000.tar, ...): seeded, deterministic.
+    --world v2: 64-px scenes of 1-3 objects (toy-sd's world), optionally only those an edit task applies to, or
+    their perfect edits."""
+    if args.world == "v2":
+        from rayedit.toy.edit_tasks import write_scene_shards
+
+        v1_only = [f"--{k}" for k in ("colour", "background", "shape", "recolour") if getattr(args, k)]
+        if v1_only:
+            raise SystemExit(f"rayedit: {', '.join(v1_only)}: v1 options; with --world v2 use --task (and --perfect)")
+        try:
+            paths = write_scene_shards(args.prefix, args.n, args.per_shard, args.seed, args.task, args.perfect)
+        except ValueError as e:
+            raise SystemExit(f"rayedit: {e}") from None
+        print(f"rayedit: {args.n} v2 scenes in {len(paths)} shard(s): {paths[0]} ... {paths[-1]}")
+        return 0
+    if args.task or args.perfect:
+        raise SystemExit("rayedit: --task and --perfect are for --world v2")
     from rayedit.toy.generator import write_shards
 
     paths = write_shards(args.prefix, args.n, per_shard=args.per_shard, seed=args.seed, colour=args.colour,
@@ -114,6 +144,13 @@ def register(sub) -> None:
                          "DDPMTrainConfig / TextDDPMTrainConfig / ClipTrainConfig; repeatable)")
     tt.add_argument("--no-progress", action="store_true", help="no progress bar")
     tt.set_defaults(fn=cmd_toy_train)
+    tp = toy_sub.add_parser("pack-sd", help="pack toy-sd's trained parts into one float16 pipeline folder",
+                            description=cmd_toy_pack_sd.__doc__)
+    tp.add_argument("--unet", required=True, metavar="DIR", help="a `rayedit toy train sd-unet` output folder")
+    tp.add_argument("--vae", required=True, metavar="DIR",
+                    help="a `rayedit toy train sd-vae` output folder whose encoder is the one the U-Net trained on")
+    tp.add_argument("--out", required=True, metavar="DIR", help="where to write the pipeline folder")
+    tp.set_defaults(fn=cmd_toy_pack_sd)
     tg = toy_sub.add_parser("generate", help="write toy images as WebDataset shards",
                             description=cmd_toy_generate.__doc__)
     tg.add_argument("prefix", help="output prefix, any fsspec URL (e.g. data/toy or s3://bucket/toy)")
@@ -126,4 +163,10 @@ def register(sub) -> None:
     tg.add_argument("--recolour", default=None, choices=TOY_COLOURS, metavar="COLOUR",
                     help="write the same images (same keys) with the object in COLOUR instead: the exact targets of "
                          "a colour edit, e.g. `paired_targets` for `rayedit train asyrp`")
+    tg.add_argument("--world", default="v1", choices=["v1", "v2"],
+                    help="v1: one shape at 32 px (default); v2: scenes of 1-3 objects at 64 px (toy-sd's world)")
+    tg.add_argument("--task", default=None, metavar="EDIT",
+                    help="v2: only scenes this edit task applies to, e.g. 'red->blue' or 'red square->circle'")
+    tg.add_argument("--perfect", action="store_true",
+                    help="v2 with --task: write each scene's perfect edit (same keys, target captions) instead")
     tg.set_defaults(fn=cmd_toy_generate)

@@ -77,11 +77,12 @@ class InputSpec(StrictSpec):
 
 class ModelSpec(StrictSpec):
     """The diffusion model: a hub id, a local ``save_pretrained`` folder, a toy preset with shipped weights
-    (``toy-ddpm``, ``toy-text-ddpm``) or a random-weight preset (``tiny``, ``tiny-latent``)."""
+    (``toy-ddpm``, ``toy-text-ddpm``, ``toy-sd``) or a random-weight preset (``tiny``, ``tiny-latent``)."""
 
     name: str = "tiny"
-    """Hub id (google/ddpm-ema-celebahq-256), local folder, or preset: toy-ddpm / toy-text-ddpm (the toy world's
-    trained models, shipped) or tiny (pixel) / tiny-latent (random weights, for tests)."""
+    """Hub id (google/ddpm-ema-celebahq-256), local folder, or preset: toy-ddpm / toy-text-ddpm / toy-sd (the toy
+    worlds' trained models, shipped; toy-sd is a 64-px latent pipeline in Stable Diffusion's layout) or tiny (pixel)
+    / tiny-latent (random weights, for tests)."""
     subfolder: str | None = None
     """Subfolder of a single-model checkpoint (e.g. ``unet``) when it is not at the root."""
     resolution: int | None = None

@@ -16,8 +16,9 @@ from rayedit.models.errors import ModelLoadError, offline_advice
 from rayedit.models.presets import PRESETS
 
 TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toy" / "weights"
-TOY_PRESETS = ("toy-ddpm", "toy-text-ddpm")
-"""Trained toy-world models shipped in the package (``rayedit toy train`` rebuilds them)."""
+TOY_PRESETS = ("toy-ddpm", "toy-text-ddpm", "toy-sd")
+"""Trained toy-world models shipped in the package (``rayedit toy train`` rebuilds them; toy-sd: ``rayedit toy train
+sd-vae``, ``sd-unet``, then ``rayedit toy pack-sd``)."""
 
 
 def toy_weights_shipped(name: str) -> bool:

@@ -95,3 +95,22 @@ def task_samples(task: EditTask, seed: int, res: int = RES) -> Iterator[TaskSamp
             edited = task.apply(scene)
             yield TaskSample(i, scene, edited, img, edited_scene_at(seed, i, edited, res))
         i += 1
+
+
+def write_scene_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, task: str | None = None,
+                       perfect: bool = False, fs=None) -> list[str]:
+    """``n`` v2 scenes of stream ``seed`` as WebDataset shards (PNG + caption; keys ``scene<index>``); with ``task``
+    ('red->blue') only the scenes it applies to, and with ``perfect`` their perfect edits under the same keys and
+    the target captions (what an edit of the source shards is compared with). Returns the shard paths."""
+    from rayedit.toy.generator import write_tar_shards
+
+    if perfect and task is None:
+        raise ValueError("perfect edits need a task")
+    if task is None:
+        drawn = ((i, *scene_at(seed, i)) for i in range(n))
+        items = ((f"scene{i:07d}", img, scene.caption) for i, scene, img in drawn)
+    else:
+        chosen = task_samples(EditTask.parse(task), seed)
+        items = ((f"scene{t.index:07d}", t.target_image if perfect else t.source_image,
+                  (t.target if perfect else t.source).caption) for t in chosen)
+    return write_tar_shards(url_prefix, items, n, per_shard, fs)

@@ -114,21 +114,32 @@ def write_shards(url_prefix: str, n: int, per_shard: int = 100, seed: int = 0, r
     ``{prefix}-00000.tar``...; keys name the stream index, so the same seed gives the same files. ``recolour``: each
     image's object drawn in that colour instead (:func:`recoloured_at`, same key): exact edit targets. Returns their
     paths."""
+
+    def items():
+        for i, s, img in samples(seed, colour, res, background, shape):
+            if recolour is not None:
+                s, img = replace(s, colour=recolour), recoloured_at(seed, i, recolour, res)
+            yield f"toy{i:07d}", img, s.caption
+
+    return write_tar_shards(url_prefix, items(), n, per_shard, fs)
+
+
+def write_tar_shards(url_prefix: str, items: Iterator[tuple[str, np.ndarray, str]], n: int, per_shard: int,
+                     fs=None) -> list[str]:
+    """The first ``n`` (key, image, caption) of ``items`` as WebDataset shards ``{prefix}-00000.tar``... (a PNG and a
+    .txt caption per key; deterministic bytes). Returns their paths."""
     import fsspec
 
     fs = fs or fsspec.core.url_to_fs(url_prefix)[0]
-    stream = samples(seed, colour, res, background, shape)
     paths = []
     for start in range(0, n, per_shard):
         path = f"{url_prefix}-{start // per_shard:05d}.tar"
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for _ in range(start, min(n, start + per_shard)):
-                i, s, img = next(stream)
-                if recolour is not None:
-                    s, img = replace(s, colour=recolour), recoloured_at(seed, i, recolour, res)
-                for ext, data in (("png", encode_image(img)), ("txt", s.caption.encode())):
-                    info = tarfile.TarInfo(f"toy{i:07d}.{ext}")
+                key, img, caption = next(items)
+                for ext, data in (("png", encode_image(img)), ("txt", caption.encode())):
+                    info = tarfile.TarInfo(f"{key}.{ext}")
                     info.size, info.mtime = len(data), 0
                     tar.addfile(info, io.BytesIO(data))
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)

@@ -1,0 +1,83 @@
+"""The shipped toy-sd (rayedit/toy/weights/toy-sd, the `toy-sd` preset): diffusers' own pipeline generates scenes
+the v2 oracle reads, and rayedit's loader and DDIM code reconstruct held-out scenes - its measured claims re-checked
+on a handful of scenes of a seed no toy-sd model was trained or tuned on (TEST_SEED)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
+from rayedit.toy.scene_oracle import read_scene
+from rayedit.toy.scenes import scene_at
+
+MATCH_FLOOR = 0.25
+"""Measured on the shipped weights (see the test)."""
+TEST_SEED = 31338
+"""Held-out scenes for these tests (training streams: VAE 11000/11999, U-Net 12000-12003; evaluations 31337)."""
+
+pytestmark = pytest.mark.skipif(not toy_weights_shipped("toy-sd"), reason="toy-sd weights are not in this checkout")
+
+
+def _scenes(objects: int, n: int):
+    out, i = [], 0
+    while len(out) < n:
+        scene, img = scene_at(TEST_SEED, i)
+        if objects == 0 or len(scene.objects) == objects:
+            out.append((scene, img))
+        i += 1
+    return out
+
+
+def _read_exactly(scene, img) -> bool:
+    r = read_scene(img)
+    return (r.valid and r.background == scene.background and len(r.objects) == len(scene.objects)
+            and all(o.colour == g.colour and o.shape == g.shape and math.hypot(o.cx - g.cx, o.cy - g.cy) <= 1.5
+                    for o, g in zip(r.objects, scene.objects, strict=True)))
+
+
+@torch.no_grad()
+def test_diffusers_pipeline_draws_one_object_prompts_the_oracle_reads():
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(TOY_WEIGHTS / "toy-sd", torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    scenes = [s for s, _ in _scenes(1, 12)]
+    images = pipe([s.caption for s in scenes], height=64, width=64, num_inference_steps=20, guidance_scale=3.0,
+                  generator=torch.Generator().manual_seed(0), output_type="np").images
+    readings = [read_scene((im * 255).round().astype(np.uint8)) for im in images]
+    background = np.mean([r.background == s.background for r, s in zip(readings, scenes, strict=True)])
+    matched = np.mean([r.valid and r.background == s.background
+                       and [(o.colour, o.shape) for o in r.objects] == [(o.colour, o.shape) for o in s.objects]
+                       for r, s in zip(readings, scenes, strict=True)])
+    # measured floors (toy-sd's text-to-image gate, 85%, is not met yet: docs/measurements/2026-12-toy-sd.md);
+    # chance of colour + shape alone is 1 in 18
+    assert background >= 0.9 and matched >= MATCH_FLOOR, (background, matched)
+
+
+def test_a_reconstruct_job_on_toy_sd_keeps_held_out_scenes(tmp_path, ray_local):
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from rayedit.config import parse_spec
+    from rayedit.pipelines.edit import run_job
+    from rayedit.toy.edit_tasks import write_scene_shards
+
+    write_scene_shards(str(tmp_path / "in" / "v2"), 8, per_shard=8, seed=TEST_SEED)
+    spec = parse_spec({"input": {"url": str(tmp_path / "in" / "v2-*.tar")}, "model": {"name": "toy-sd"},
+                       "ddim": {"steps": 50}, "score": {"clip": None, "lpips": None},
+                       "output": {"url": str(tmp_path / "out")}})
+    assert run_job(spec, progress=False).counts["edited"] == 8
+    with tarfile.open(tmp_path / "out" / "shards" / "v2-00000.tar") as tar:
+        out = {m.name.split(".")[0]: np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())))
+               for m in tar.getmembers() if m.name.endswith(".png")}
+    sources = {f"scene{i:07d}": scene_at(TEST_SEED, i) for i in range(8)}
+    psnr = [10 * math.log10(255**2 / np.mean((img.astype(float) - out[k].astype(float)) ** 2))
+            for k, (_, img) in sources.items()]
+    kept = np.mean([_read_exactly(scene, out[k]) for k, (scene, _) in sources.items()])
+    # the `toy-sd` preset through rayedit's loader (the path of any SD folder) and DDIM code, 50 steps; the gate:
+    # >= 28 dB median, >= 95% of scenes read back exactly (on 256 scenes: docs/measurements/2026-12-toy-sd.md)
+    assert np.median(psnr) >= 32 and kept >= 7 / 8, (psnr, kept)
