@@ -183,6 +183,15 @@ def cmd_toy_sd_eval(args) -> int:
     return 0
 
 
+def cmd_v2_judge(args) -> int:
+    """Judge a finished rayedit job on v2 scene shards (`rayedit toy generate --world v2 --task T --seed S`)
+    against the perfect edits: one JSON line with the job's statuses and the exact-target metrics."""
+    from rayedit.toy.v2_judge import judge_job
+
+    print(json.dumps({"output": args.output} | judge_job(args.output, args.task, args.seed)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """python -m research COMMAND: the toy world's evaluations and diagnostics."""
     p = argparse.ArgumentParser(prog="python -m research",
@@ -266,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour to reach (default: blue)")
     tf.add_argument("--n", type=int, default=200, help="held-out images (default: %(default)s)")
     tf.set_defaults(fn=cmd_toy_eval_filters)
+    tj = sub.add_parser("v2-judge", help="exact-target metrics of a job's output on v2 scenes",
+                        description=cmd_v2_judge.__doc__)
+    tj.add_argument("output", help="the job's output.url")
+    tj.add_argument("--task", required=True, help="the edit task of the input shards, e.g. 'red->blue'")
+    tj.add_argument("--seed", type=int, required=True, help="the seed the input shards were generated with")
+    tj.set_defaults(fn=cmd_v2_judge)
     return p
 
 

@@ -93,3 +93,27 @@ def test_recolouring_the_wrong_object_fails():
     m = edit_metrics(task, ts.source, ts.target, ts.target_image, edited_scene_at(HELD_OUT_SEED, ts.index, wrong))
     assert not m["target_reached"] and not m["kept_objects_read"]
     assert not m["success_iou_0.8"] and m["kept_objects_psnr"] < 20
+
+
+def test_judge_reads_a_jobs_output_and_scores_it_against_the_perfect_edits(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rayedit.toy.edit_tasks import write_scene_shards
+    from rayedit.toy.v2_judge import judge_job
+
+    # a job's output layout: the perfect edits as "edited" samples, the sources as a second job's
+    for name, perfect in (("perfect", True), ("unedited", False)):
+        out = tmp_path / name
+        write_scene_shards(str(out / "shards" / "v2"), 6, per_shard=4, seed=HELD_OUT_SEED, task="red->blue",
+                           perfect=perfect)
+        keys = [f"scene{t.index:07d}" for t in itertools.islice(task_samples(EditTask.parse("red->blue"),
+                                                                               HELD_OUT_SEED), 6)]
+        pq.write_table(pa.table({"key": keys, "status": ["edited"] * 5 + ["failed"]}), out / "manifest.parquet")
+    good, bad = judge_job(str(tmp_path / "perfect"), "red->blue", HELD_OUT_SEED), \
+        judge_job(str(tmp_path / "unedited"), "red->blue", HELD_OUT_SEED)
+    assert (good["samples"], good["edited"], good["failed"], good["n"]) == (6, 5, 1, 5)  # failed ones not judged
+    assert good["success_iou_0.9"] == 1.0 and good["psnr_median"] == math.inf
+    assert bad["target_reached"] == 0.0 and bad["kept_objects_read"] == 1.0
+    with pytest.raises(ValueError, match="does not apply"):
+        judge_job(str(tmp_path / "perfect"), "red->green", HELD_OUT_SEED + 1)

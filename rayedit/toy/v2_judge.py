@@ -1,0 +1,62 @@
+"""Judge an edit job's output on v2 scenes (``rayedit toy generate --world v2 --task ...``) against the perfect
+edits the generator draws: the exact-target metrics of every edited sample, summarised, and every input sample
+accounted for."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+
+import numpy as np
+
+from rayedit.toy.edit_metrics import edit_metrics, summarise
+from rayedit.toy.edit_tasks import EditTask
+from rayedit.toy.scenes import edited_scene_at, scene_at
+
+SCENE_KEY = re.compile(r"^scene(\d+)$")
+"""Keys of v2 scene shards: the scene's index in its seed's stream."""
+
+
+def judge_images(images: dict[str, np.ndarray], task: str, seed: int) -> dict:
+    """Summarised metrics (:func:`rayedit.toy.edit_metrics.summarise`) of edited images keyed ``scene<index>``
+    (uint8 (H, W, 3)) against the perfect edits of those scenes of stream ``seed``."""
+    edit = EditTask.parse(task)
+    rows = []
+    for key, img in sorted(images.items()):
+        found = SCENE_KEY.match(key)
+        if found is None:
+            raise ValueError(f"{key!r} is not a v2 scene key (scene<index>)")
+        index = int(found.group(1))
+        source = scene_at(seed, index)[0]
+        if not edit.applies_to(source):
+            raise ValueError(f"task {task!r} does not apply to {key} of seed {seed}: wrong seed or task?")
+        perfect = edit.apply(source)
+        rows.append(edit_metrics(edit, source, perfect, edited_scene_at(seed, index, perfect), img))
+    return summarise(rows)
+
+
+def read_output_images(output_url: str) -> dict[str, np.ndarray]:
+    """Every image in a finished job's output shards, by sample key (``OUTPUT/shards/*.tar``; any fsspec URL)."""
+    import fsspec
+    from PIL import Image
+
+    images = {}
+    for opened in fsspec.open_files(f"{output_url.rstrip('/')}/shards/*.tar", "rb"):
+        with opened as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
+            for member in tar.getmembers():
+                key, _, ext = member.name.rpartition(".")
+                if ext in ("png", "jpg", "webp"):
+                    images[key] = np.asarray(Image.open(tar.extractfile(member)).convert("RGB"))
+    return images
+
+
+def judge_job(output_url: str, task: str, seed: int) -> dict:
+    """A finished job's statuses (from its manifest) and the metrics of its edited samples."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(f"{output_url.rstrip('/')}/manifest.parquet", columns=["key", "status"]).to_pylist()
+    edited = {r["key"] for r in rows if r["status"] == "edited"}
+    images = {k: v for k, v in read_output_images(output_url).items() if k in edited}
+    statuses = {s: sum(r["status"] == s for r in rows) for s in ("edited", "filtered", "failed")}
+    return {"task": task, "seed": seed, "samples": len(rows), **statuses, **judge_images(images, task, seed)}
