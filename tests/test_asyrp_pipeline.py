@@ -74,11 +74,21 @@ def test_caption_lists_must_pair(tmp_path):
         parse_spec(_train_spec(tmp_path, source=["a", "b"], target=["c"]), kind=AsyrpTrainSpec)
 
 
-def test_training_rejects_latent_models(tmp_path):
+def test_a_latent_model_trains_through_its_decoder(tmp_path):
+    """Asyrp on a latent U-Net's h-space: CLIP reads the decoded P_t (gradients through the frozen VAE decoder);
+    the intervals come from LPIPS curves on decoded images."""
+    import torch
+
     write_shards(f"{tmp_path}/in/toy", 2, per_shard=2)
-    spec = parse_spec(_train_spec(tmp_path, model={"name": "tiny-latent"}), kind=AsyrpTrainSpec)
-    with pytest.raises(SpecError, match="latent model .* needs a pixel-space U-Net"):
-        train_asyrp_local(spec, progress=False)
+    raw = _train_spec(tmp_path, model={"name": "tiny-latent"}, t_edit=None, t_boost=None, curve_images=2,
+                      lpips={"random_backbone": True}, max_images=2)
+    meta = train_asyrp_local(parse_spec(raw, kind=AsyrpTrainSpec), progress=False)
+    f, _ = load_direction(str(tmp_path / "direction"))
+    assert meta["loss"] == "clip+recon" and meta["t_edit"] in meta["timesteps"] and meta["model_id"] == "tiny-latent"
+    curves = meta["interval_curves"]
+    assert all(0 <= v for v in curves["lpips_x_predicted_x0"] + curves["lpips_x_noisy"])
+    assert curves["lpips_x_noisy"][-1] > curves["lpips_x_noisy"][0]  # pixel noise grows with t
+    assert any(p.abs().sum() > 0 for p in f.parameters()) and all(torch.isfinite(p).all() for p in f.parameters())
 
 
 def test_paired_seeing_direction_trains_saves_and_applies(tmp_path, ray_local, capsys):

@@ -82,6 +82,10 @@ class DiffusionModel:
     @torch.no_grad()
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """DDIM space -> pixels in [-1, 1]."""
+        return self.pixels(x)
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """DDIM space -> pixels in [-1, 1], differentiable (a loss on pixels trains through the VAE decoder)."""
         if self.vae is None:
             return x
         return self.vae.decode((x / self.vae_scale).to(self.device, self.vae.dtype)).sample.float()

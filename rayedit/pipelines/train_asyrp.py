@@ -100,8 +100,9 @@ def _projected(model, targets: np.ndarray, sources: torch.Tensor, spec: AsyrpTra
     from rayedit.editors.asyrp.pair_projection import project_onto_model
     from rayedit.stages.model_output import to_uint8
 
-    return to_uint8(project_onto_model(model, _encoded(targets, model), sources, spec.paired_project_t, spec.steps,
-                                       spec.batch_size * 4, spec.spacing))
+    projected = project_onto_model(model, _encoded(targets, model), sources, spec.paired_project_t, spec.steps,
+                                   spec.batch_size * 4, spec.spacing)
+    return to_uint8(model.decode(projected))
 
 
 def _read_encoded(spec: InputSpec, limit: int, model) -> torch.Tensor:
@@ -116,10 +117,6 @@ def _models(spec: AsyrpTrainSpec):
 
     device = pick_device()
     model = load_diffusion(spec.model.model_copy(update={"dtype": "float32"}), device=device, seed=spec.seed)
-    if model.vae is not None:
-        raise SpecError(f"model {spec.model.name!r} is a latent model (it has a VAE): Asyrp training scores the "
-                        "predicted x0 with CLIP as pixels, so it needs a pixel-space U-Net (UNet2DModel, or a "
-                        "pixel-space UNet2DConditionModel such as toy-text-ddpm)")
     clip = load_clip(spec.clip.model, spec.clip.pretrained, device=device)
     return model, clip, model.grid(spec.steps, spec.spacing)
 

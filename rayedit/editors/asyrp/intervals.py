@@ -25,16 +25,21 @@ class LpipsCurves:
 
 @torch.no_grad()
 def lpips_curves(model, lpips_fn, x0: torch.Tensor, ts: list[int]) -> LpipsCurves:
-    """Walk the DDIM inversion of ``x0`` (in [-1, 1]) up the grid, measuring LPIPS(x, P_t) and LPIPS(x, x_t)."""
-    eps_fn = model.eps_fn()
+    """Walk the DDIM inversion of ``x0`` (DDIM space) up the grid, measuring LPIPS(x, P_t) and LPIPS(x, x_t) on
+    pixels. A latent model's P_t is decoded; its x_t has no pixel form, so x_t is the image noised in pixel space
+    to the same alpha (DDPM Eq. 4, fixed noise) - the noise level the paper's pixel-space curve measures."""
+    eps_fn = model.eps_fn(model.empty_prompt_context(x0.shape[0]))  # a text model on the empty prompt, as trained
     a = grid_alphas(model.alphas_cumprod, ts)
+    image = model.decode(x0)
+    noise = torch.randn(image.shape, generator=torch.Generator().manual_seed(0)).to(image)
     x, to_p, to_x = x0, [], []
     for i, t in enumerate(ts):
         eps = eps_fn(x, t)
         x = ddim_inversion_step(x, eps, a[i], a[i + 1])  # x now sits at ts[i]
         p = predicted_x0(x, eps_fn(x, t), a[i + 1])
-        to_p.append(float(lpips_fn(x0, p.clamp(-1, 1)).mean()))
-        to_x.append(float(lpips_fn(x0, x.clamp(-1, 1)).mean()))
+        noisy = x if model.vae is None else a[i + 1] ** 0.5 * image + (1 - a[i + 1]) ** 0.5 * noise
+        to_p.append(float(lpips_fn(image, model.decode(p).clamp(-1, 1)).mean()))
+        to_x.append(float(lpips_fn(image, noisy.clamp(-1, 1)).mean()))
     return LpipsCurves(list(ts), to_p, to_x)
 
 

@@ -117,7 +117,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
             x = ddim_invert(plain, x0, ts, model.alphas_cumprod)
             x = _plain_down_to(plain, x, ts, model.alphas_cumprod, edit_idx[0])
             x_src = x
-            src_emb = clip.embed_images((x0 + 1) / 2) if y is None else None
+            src_emb = clip.embed_images((model.decode(x0) + 1) / 2) if y is None else None
         for i in edit_idx:
             def signed(h, temb, x=x, sign=sign):
                 return sign * delta(h, temb, x)  # Eq. 8; dh = -f_t(h) going back
@@ -126,8 +126,9 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
             if y is None:
                 p_src = predicted_x0(x, eps, a[i + 1]).detach()
-                l_main = directional_clip_loss(clip, p_edit, src_emb, sign * text_dir)
-                l_recon = (p_edit - p_src).abs().mean()
+                # CLIP sees pixels: a latent P_t is decoded, with gradients through the frozen VAE decoder
+                l_main = directional_clip_loss(clip, model.pixels(p_edit), src_emb, sign * text_dir)
+                l_recon = (p_edit - p_src).abs().mean()  # in DDIM space (latents for a latent model)
                 loss = settings.lambda_clip * l_main + lam_recon * l_recon  # Asyrp Algorithm 2 / Eq. 10
             else:
                 with torch.no_grad():  # the source's own trajectory, for P_src
