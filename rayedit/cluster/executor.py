@@ -274,7 +274,7 @@ def fit_torch(train_loop: Callable[[dict], None], config: dict, name: str, image
               num_cpus: float, num_gpus: float, storage_path: str, storage_filesystem=None) -> None:
     """Run ``train_loop(config)`` on ``workers`` Ray Train workers (DDP; a GPU each when ``num_gpus``), the images
     sharded among them as dataset ``train``, checkpoints under ``storage_path``/``name`` (a rerun resumes)."""
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     trainer = TorchTrainer(
@@ -283,7 +283,8 @@ def fit_torch(train_loop: Callable[[dict], None], config: dict, name: str, image
                                      resources_per_worker={"CPU": num_cpus} | ({"GPU": num_gpus} if num_gpus else {})),
         datasets={"train": images},
         run_config=RunConfig(name=name, storage_path=storage_path, storage_filesystem=storage_filesystem,
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             logging_config=LoggingConfig(log_level="WARNING")),  # no per-checkpoint INFO lines
     )
     trainer.fit()
 

@@ -21,7 +21,7 @@ CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 """Never put in a runtime_env: Ray writes it in plain text to runtime_env_agent.log (mode 644 under /tmp/ray)."""
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
+def init_ray(address: str | None = None, num_cpus: int | None = None, state_api: bool = False) -> dict:
     """Connect to ``address`` (``auto``, ``ray://host:10001``) or start a local Ray on 127.0.0.1. Without an
     address, ``RAY_ADDRESS`` is used when set (it is, for the entrypoint of a Ray Jobs API submission).
 
@@ -29,6 +29,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     workers of a cluster rayedit joins get the non-secret settings (``FORWARDED_SETTINGS``) through the
     runtime_env; their credentials are their own (instance role, their AWS_* variables, a Kubernetes Secret) or the
     spec's ``storage.key`` / ``storage.secret``, which travel inside the stage objects and are never logged.
+    ``state_api``: a local Ray starts its dashboard (on 127.0.0.1), which serves Ray's State API - Ray Train's
+    placement-group cleaner polls it and logs a warning every few seconds without it.
     Returns a short description of the cluster.
     """
     if ray.is_initialized():
@@ -50,7 +52,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
         # address="local": a new instance even when /tmp/ray names another (a `ray start` cluster, or a stale file
         # left by one that died - without it, ray.init tries to join that address and fails on num_cpus)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOCAL_ADDRESS,
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=state_api, dashboard_host=LOCAL_ADDRESS,
+                 _node_ip_address=LOCAL_ADDRESS,
                  logging_level=logging.WARNING, configure_logging=True)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # rayedit shows one samples bar; Ray's per-operator log lines are noise

@@ -220,7 +220,7 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
                         "model (e.g. toy-text-ddpm or a Stable Diffusion checkpoint)")
     training_timesteps(spec)  # a missing or unusable HQS file fails here, before any worker starts
     spec = with_absolute_paths(spec)
-    init_ray(address)
+    init_ray(address, state_api=True)  # Ray Train's placement-group cleaner polls the State API
     res = spec.resources
     check_workers_fit(res, executor.cluster_resources(), strict=address is None)
     storage_path, storage_fs = checkpoint_storage(spec.output)

@@ -14,7 +14,10 @@ T = TypeVar("T")
 
 def to_model_range(pixels: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1] (the inverse of :func:`to_uint8`)."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    array = np.ascontiguousarray(pixels)
+    if not array.flags.writeable:  # Ray hands read-only arrays; torch warns on (and must not write to) those
+        array = array.copy()
+    return torch.from_numpy(array).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
