@@ -6,6 +6,7 @@ Training loops (``pipelines/train_dds.py``) call these instead of ``ray.train``,
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ class Worker:
 
     @classmethod
     def current(cls) -> Worker:
-        """The worker this code runs in."""
+        """The worker this code runs in (its Python logging from WARNING up: Ray Train logs every report at INFO
+        through a logger its own level setting does not reach)."""
+        logging.getLogger().setLevel(logging.WARNING)
         return cls(ray.train.get_context().get_world_rank(), ray.train.torch.get_device())
 
 
