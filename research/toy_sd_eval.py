@@ -88,7 +88,8 @@ def text_to_image(folder: str, cfgs=(3.0, 5.0, 7.5), per_count: int = 24, steps:
     """Prompt match of diffusers' StableDiffusionPipeline samples, per object count and CFG scale."""
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False,
+                                                   torch_dtype=torch.float32)  # a shipped float16 folder, on CPU
     pipe.set_progress_bar_config(disable=True)
     rows = []
     for count in (1, 2, 3):

@@ -12,10 +12,11 @@ from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
 from rayedit.toy.scene_oracle import read_scene
 from rayedit.toy.scenes import scene_at
 
-MATCH_FLOOR = 0.25
-"""Measured on the shipped weights (see the test)."""
+MATCH_FLOOR = 5 / 12
+"""Measured on the shipped weights: 6 of the 12 prompts (toy-sd after 5,897 U-Net steps); one miss of slack."""
 TEST_SEED = 31338
-"""Held-out scenes for these tests (training streams: VAE 11000/11999, U-Net 12000-12003; evaluations 31337)."""
+"""Held-out scenes for these tests (training streams: VAE 11000/11001/11999, U-Net 12000-12003; evaluations
+31337)."""
 
 pytestmark = pytest.mark.skipif(not toy_weights_shipped("toy-sd"), reason="toy-sd weights are not in this checkout")
 
