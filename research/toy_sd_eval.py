@@ -13,29 +13,14 @@ Held-out scenes come from seed HELD_OUT_SEED, never used in training (the VAE tr
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from rayedit.toy.scene_oracle import read_scene
+from rayedit.toy.edit_metrics import psnr
+from rayedit.toy.scene_oracle import read_scene, reads_as
 from rayedit.toy.scenes import Scene, scene_at
 
 HELD_OUT_SEED = 31337
-
-
-def read_exactly(scene: Scene, img: np.ndarray, tolerance_px: float = 1.5) -> bool:
-    """The oracle reads ``img`` as ``scene``: the background kind and every object's colour, shape and centre."""
-    r = read_scene(img)
-    return (r.valid and r.background == scene.background and len(r.objects) == len(scene.objects)
-            and all(o.colour == g.colour and o.shape == g.shape
-                    and math.hypot(o.cx - g.cx, o.cy - g.cy) <= tolerance_px
-                    for o, g in zip(r.objects, scene.objects, strict=True)))
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -53,8 +38,8 @@ def vae_quality(vae, n: int = 256, seed: int = HELD_OUT_SEED, batch: int = 32) -
         x = to_model_range(np.stack(imgs))
         rec = _to_uint8(vae.decode(vae.encode(x).latent_dist.mean).sample)
         for s, a, b in zip(scenes, imgs, rec, strict=True):
-            psnrs.append(_psnr(a, b))
-            kept.append(read_exactly(s, b))
+            psnrs.append(psnr(a, b))
+            kept.append(reads_as(s, b))
     return {"n": n, "psnr_median": float(np.median(psnrs)), "psnr_p10": float(np.percentile(psnrs, 10)),
             "attributes_kept": float(np.mean(kept))}
 
@@ -133,8 +118,8 @@ def inversion_quality(folder: str, n: int = 64, steps=(20, 50), batch: int = 16,
             zt = ddim_invert(eps, z0, ts, model.alphas_cumprod)
             rec = _to_uint8(model.decode(ddim_sample(eps, zt, ts, model.alphas_cumprod)))
             for sc, a, b in zip(scenes, imgs, rec, strict=True):
-                psnrs.append(_psnr(a, b))
-                kept.append(read_exactly(sc, b))
+                psnrs.append(psnr(a, b))
+                kept.append(reads_as(sc, b))
         rows.append({"steps": s_steps, "n": n, "prompt": prompt, "psnr_median": float(np.median(psnrs)),
                      "psnr_p10": float(np.percentile(psnrs, 10)), "attributes_kept": float(np.mean(kept))})
     return rows

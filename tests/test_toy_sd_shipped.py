@@ -2,15 +2,15 @@
 the v2 oracle reads, and rayedit's loader and DDIM code reconstruct held-out scenes - its measured claims re-checked
 on a handful of scenes of a seed no toy-sd model was trained or tuned on (TEST_SEED)."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
-from rayedit.toy.scene_oracle import read_scene
+from rayedit.toy.edit_metrics import psnr
+from rayedit.toy.scene_oracle import read_scene, reads_as
 from rayedit.toy.scenes import scene_at
+from rayedit.toy.verdict import output_images
 
 MATCH_FLOOR = 5 / 12
 """Measured on the shipped weights: 6 of the 12 prompts (toy-sd after 5,897 U-Net steps); one miss of slack."""
@@ -29,13 +29,6 @@ def _scenes(objects: int, n: int):
             out.append((scene, img))
         i += 1
     return out
-
-
-def _read_exactly(scene, img) -> bool:
-    r = read_scene(img)
-    return (r.valid and r.background == scene.background and len(r.objects) == len(scene.objects)
-            and all(o.colour == g.colour and o.shape == g.shape and math.hypot(o.cx - g.cx, o.cy - g.cy) <= 1.5
-                    for o, g in zip(r.objects, scene.objects, strict=True)))
 
 
 @torch.no_grad()
@@ -58,11 +51,6 @@ def test_diffusers_pipeline_draws_one_object_prompts_the_oracle_reads():
 
 
 def test_a_reconstruct_job_on_toy_sd_keeps_held_out_scenes(tmp_path, ray_local):
-    import io
-    import tarfile
-
-    from PIL import Image
-
     from rayedit.config import parse_spec
     from rayedit.pipelines.edit import run_job
     from rayedit.toy.edit_tasks import write_scene_shards
@@ -72,13 +60,10 @@ def test_a_reconstruct_job_on_toy_sd_keeps_held_out_scenes(tmp_path, ray_local):
                        "ddim": {"steps": 20}, "score": {"clip": None, "lpips": None},
                        "output": {"url": str(tmp_path / "out")}})
     assert run_job(spec, progress=False).counts["edited"] == 8
-    with tarfile.open(tmp_path / "out" / "shards" / "v2-00000.tar") as tar:
-        out = {m.name.split(".")[0]: np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())))
-               for m in tar.getmembers() if m.name.endswith(".png")}
+    out = output_images(str(tmp_path / "out"))
     sources = {f"scene{i:07d}": scene_at(TEST_SEED, i) for i in range(8)}
-    psnr = [10 * math.log10(255**2 / np.mean((img.astype(float) - out[k].astype(float)) ** 2))
-            for k, (_, img) in sources.items()]
-    kept = np.mean([_read_exactly(scene, out[k]) for k, (scene, _) in sources.items()])
+    psnrs = [psnr(img, out[k]) for k, (_, img) in sources.items()]
+    kept = np.mean([reads_as(scene, out[k]) for k, (scene, _) in sources.items()])
     # the `toy-sd` preset through rayedit's loader (the path of any SD folder) and DDIM code, 20 steps; the gate:
     # >= 28 dB median, >= 95% of scenes read back exactly (on 256 scenes: docs/measurements/2026-12-toy-sd.md)
-    assert np.median(psnr) >= 32 and kept >= 7 / 8, (psnr, kept)
+    assert np.median(psnrs) >= 32 and kept >= 7 / 8, (psnrs, kept)

@@ -7,6 +7,7 @@ from that model is foreground, cut into connected objects.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,3 +132,13 @@ def read_scene(img: np.ndarray) -> SceneReading:
     if len(set(colours)) < len(colours):
         reasons.append("two objects of one colour")
     return SceneReading(background, objects, model, not reasons, reasons)
+
+
+def reads_as(scene, img: np.ndarray, tolerance_px: float = 1.5) -> bool:
+    """The judge reads ``img`` as ``scene``: a valid scene with its background kind and every object's colour,
+    shape and centre (within ``tolerance_px``), left to right."""
+    r = read_scene(img)
+    return (r.valid and r.background == scene.background and len(r.objects) == len(scene.objects)
+            and all(o.colour == g.colour and o.shape == g.shape
+                    and math.hypot(o.cx - g.cx, o.cy - g.cy) <= tolerance_px
+                    for o, g in zip(r.objects, scene.objects, strict=True)))

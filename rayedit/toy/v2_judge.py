@@ -4,15 +4,14 @@ accounted for."""
 
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 
 import numpy as np
 
 from rayedit.toy.edit_metrics import edit_metrics, summarise
 from rayedit.toy.edit_tasks import EditTask
 from rayedit.toy.scenes import edited_scene_at, scene_at
+from rayedit.toy.verdict import output_images
 
 SCENE_KEY = re.compile(r"^scene(\d+)$")
 """Keys of v2 scene shards: the scene's index in its seed's stream."""
@@ -36,27 +35,12 @@ def judge_images(images: dict[str, np.ndarray], task: str, seed: int) -> dict:
     return summarise(rows)
 
 
-def read_output_images(output_url: str) -> dict[str, np.ndarray]:
-    """Every image in a finished job's output shards, by sample key (``OUTPUT/shards/*.tar``; any fsspec URL)."""
-    import fsspec
-    from PIL import Image
-
-    images = {}
-    for opened in fsspec.open_files(f"{output_url.rstrip('/')}/shards/*.tar", "rb"):
-        with opened as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
-            for member in tar.getmembers():
-                key, _, ext = member.name.rpartition(".")
-                if ext in ("png", "jpg", "webp"):
-                    images[key] = np.asarray(Image.open(tar.extractfile(member)).convert("RGB"))
-    return images
-
-
 def judge_job(output_url: str, task: str, seed: int) -> dict:
     """A finished job's statuses (from its manifest) and the metrics of its edited samples."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(f"{output_url.rstrip('/')}/manifest.parquet", columns=["key", "status"]).to_pylist()
     edited = {r["key"] for r in rows if r["status"] == "edited"}
-    images = {k: v for k, v in read_output_images(output_url).items() if k in edited}
+    images = {k: v for k, v in output_images(output_url).items() if k in edited}
     statuses = {s: sum(r["status"] == s for r in rows) for s in ("edited", "filtered", "failed")}
     return {"task": task, "seed": seed, "samples": len(rows), **statuses, **judge_images(images, task, seed)}

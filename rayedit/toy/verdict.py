@@ -7,11 +7,12 @@ import numpy as np
 from rayedit.config import InputSpec
 from rayedit.imaging import decode_image
 from rayedit.storage.readers import read_tar
-from rayedit.storage.shards import Shard, plan_shards
+from rayedit.storage.shards import plan_shards
 from rayedit.toy.oracle import mask_iou, read_image
 
 
-def _images(spec: InputSpec) -> dict[str, np.ndarray]:
+def shard_images(spec: InputSpec) -> dict[str, np.ndarray]:
+    """Every decodable image of an input's WebDataset shards, by sample key (uint8 (H, W, 3))."""
     out = {}
     for shard in plan_shards(spec):
         for s in read_tar(shard, spec) if shard.kind == "webdataset" else []:
@@ -20,15 +21,15 @@ def _images(spec: InputSpec) -> dict[str, np.ndarray]:
     return out
 
 
+def output_images(output_url: str) -> dict[str, np.ndarray]:
+    """Every image in a finished job's output shards (``OUTPUT/shards/*.tar``), by sample key."""
+    return shard_images(InputSpec(url=f"{output_url.rstrip('/')}/shards/*.tar"))
+
+
 def pairs(input_url: str, output_url: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(key, source, edited) for every edited sample of a job, matched by key."""
-    src = _images(InputSpec(url=input_url))
-    out = []
-    for shard in plan_shards(InputSpec(url=f"{output_url}/shards/*.tar")):
-        for s in read_tar(Shard(shard.shard_id, "webdataset", shard.url), InputSpec(url=shard.url)):
-            if s["status"] == "ok" and s["key"] in src:
-                out.append((s["key"], src[s["key"]], np.asarray(decode_image(s["image"]))))
-    return sorted(out, key=lambda p: p[0])
+    src = shard_images(InputSpec(url=input_url))
+    return sorted((key, src[key], img) for key, img in output_images(output_url).items() if key in src)
 
 
 MAX_SHIFT_PX = 2.0
