@@ -90,7 +90,8 @@ def main() -> None:
     import torch
 
     from rayedit.config import ModelSpec
-    from rayedit.models.load import load_diffusion, toy_weights_shipped
+    from rayedit.models.layout import toy_weights_shipped
+    from rayedit.models.load import load_diffusion
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--toy-batches", type=int, nargs="+", default=[1, 8, 32])

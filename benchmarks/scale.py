@@ -207,7 +207,7 @@ def main() -> None:
     import yaml
 
     from rayedit.config import load_spec
-    from rayedit.models.load import TOY_WEIGHTS
+    from rayedit.models.layout import TOY_WEIGHTS
     from rayedit.storage.commit import committed_shards
     from rayedit.toy.generator import write_shards
 

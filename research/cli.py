@@ -101,7 +101,7 @@ def cmd_toy_eval_edit(args) -> int:
         head = {"spec": args.spec, "set": args.set, "editor": spec.editor.model_dump(mode="json")}
         print(_json.dumps(head | result))
         return 0
-    from rayedit.editors.asyrp.artifact import read_direction_meta
+    from rayedit.editors.artifact_meta import read_direction_meta
     from rayedit.editors.asyrp.editor import asyrp_from_spec
 
     model = load_diffusion(ModelSpec(name=read_direction_meta(args.direction[0])["model_id"]), device="cpu")
@@ -190,6 +190,54 @@ def cmd_v2_judge(args) -> int:
 
     print(json.dumps({"output": args.output} | judge_job(args.output, args.task, args.seed)))
     return 0
+
+
+def cmd_dds_gradients(args) -> int:
+    """Where zero-shot DDS and SDS push on a model, per timestep: the first-step gradient's mean norm per latent
+    cell on the target object, the other objects and the background, and its alignment with the perfect edit, on
+    v2 scenes of a task (research/dds_gradients.py). One JSON line per (method, timestep, one / multi-object
+    scenes); --rows FILE keeps every scene's numbers."""
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.edit_tasks import EditTask
+    from research.dds_gradients import gradient_regions, summarise
+
+    torch_threads(args.threads)
+    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    rows = gradient_regions(model, EditTask.parse(args.task), args.n, args.seed, args.t, args.cfg, draws=args.draws)
+    if args.rows:
+        with open(args.rows, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    for row in summarise(rows):
+        print(json.dumps({"model": args.model, "task": args.task, "seed": args.seed, "cfg": args.cfg} | row))
+    return 0
+
+
+def cmd_dds_sweep(args) -> int:
+    """Zero-shot DDS / SDS on the first --n scenes of a v2 task, every combination of --loss, --lr, --cfg and
+    --steps, judged against the perfect edits (research/dds_sweep.py): one JSON line each. Tune on a seed that is
+    not the held-out one."""
+    import itertools
+
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+    from research.dds_sweep import sweep
+
+    torch_threads(args.threads)
+    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    for loss, lr, cfg, steps in itertools.product(args.loss, args.lr, args.cfg, args.steps):
+        setting = {"loss": loss, "lr": lr, "guidance_scale": cfg, "steps": steps}
+        for row in sweep(model, args.task, args.n, args.seed, [setting]):
+            print(json.dumps({"model": args.model} | row), flush=True)
+    return 0
+
+
+def torch_threads(n: int | None) -> None:
+    """Limit torch's CPU threads (a measurement beside a training run)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,6 +329,30 @@ def build_parser() -> argparse.ArgumentParser:
     tj.add_argument("--task", required=True, help="the edit task of the input shards, e.g. 'red->blue'")
     tj.add_argument("--seed", type=int, required=True, help="the seed the input shards were generated with")
     tj.set_defaults(fn=cmd_v2_judge)
+    tg = sub.add_parser("dds-gradients", help="where zero-shot DDS and SDS push, per region and timestep",
+                        description=cmd_dds_gradients.__doc__)
+    tg.add_argument("--model", default="toy-sd", help="a text-conditioned latent model (preset, folder, hub id)")
+    tg.add_argument("--task", default="red->blue", help="a v2 edit task")
+    tg.add_argument("--n", type=int, default=200, help="scenes of the task")
+    tg.add_argument("--seed", type=int, default=31338, help="the v2 stream (31338: held out, never trained on)")
+    tg.add_argument("--t", type=int, nargs="+", default=[50, 100, 200, 300, 400, 500, 600, 700, 800, 900])
+    tg.add_argument("--cfg", type=float, default=7.5, help="classifier-free guidance scale (diffusers' s)")
+    tg.add_argument("--draws", type=int, default=2, help="noise draws averaged per timestep")
+    tg.add_argument("--threads", type=int, help="torch CPU threads")
+    tg.add_argument("--rows", help="write every scene's numbers here (JSON lines)")
+    tg.set_defaults(fn=cmd_dds_gradients)
+    tw = sub.add_parser("dds-sweep", help="zero-shot DDS / SDS settings judged on a v2 task",
+                        description=cmd_dds_sweep.__doc__)
+    tw.add_argument("--model", default="toy-sd", help="a text-conditioned model (preset, folder, hub id)")
+    tw.add_argument("--task", default="red->blue", help="a v2 edit task")
+    tw.add_argument("--n", type=int, default=32, help="scenes of the task")
+    tw.add_argument("--seed", type=int, default=31339, help="the v2 stream to tune on (not the held-out 31338)")
+    tw.add_argument("--loss", nargs="+", default=["dds"], choices=["dds", "sds"])
+    tw.add_argument("--lr", type=float, nargs="+", default=[0.1])
+    tw.add_argument("--cfg", type=float, nargs="+", default=[7.5])
+    tw.add_argument("--steps", type=int, nargs="+", default=[200])
+    tw.add_argument("--threads", type=int, help="torch CPU threads")
+    tw.set_defaults(fn=cmd_dds_sweep)
     return p
 
 

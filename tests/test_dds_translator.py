@@ -10,7 +10,8 @@ import yaml
 from rayedit.cli import main
 from rayedit.config import DDSTrainSpec, ModelSpec, SpecError, parse_spec
 from rayedit.diffusion.guidance import dds_gradient
-from rayedit.editors.dds.apply import TranslatorEditor, task_index
+from rayedit.editors.artifact_meta import task_index
+from rayedit.editors.dds.apply import TranslatorEditor
 from rayedit.editors.dds.objective import (
     PerImageConditions,
     TaskConditions,

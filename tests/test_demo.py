@@ -28,7 +28,7 @@ def test_demo_end_to_end(tmp_path, capsys, ray_local):
 
 def test_demo_editor_choice():
     from rayedit.config import SpecError
-    from rayedit.models.load import toy_weights_shipped
+    from rayedit.models.layout import toy_weights_shipped
     from rayedit.pipelines.demo import TOY_DIRECTION, demo_edit
 
     with pytest.raises(SpecError, match="choose one of"):

@@ -9,7 +9,8 @@ from diffusers import DDPMPipeline, DDPMScheduler
 from rayedit.config import ModelSpec
 from rayedit.models.clip import load_clip
 from rayedit.models.errors import ModelLoadError
-from rayedit.models.load import load_diffusion, model_resolution, pick_dtype
+from rayedit.models.layout import model_resolution
+from rayedit.models.load import load_diffusion, pick_dtype
 from rayedit.models.presets import tiny_pixel
 from rayedit.models.weights import load_state_dict
 
@@ -158,7 +159,8 @@ def test_clip_checkpoint_in_openai_layout_loads(tmp_path):
     import open_clip
     from safetensors.torch import save_file
 
-    from rayedit.models.clip import TINY_CLIP, register_configs
+    from rayedit.models.clip import register_configs
+    from rayedit.models.clip_source import TINY_CLIP
 
     register_configs()
     torch.manual_seed(3)
@@ -181,3 +183,25 @@ def test_pickled_clip_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(ModelLoadError, match="weights_only=True .* refused") as err:
         load_clip("tiny", pretrained=str(tmp_path / "clip.bin"))
     assert "\n" not in str(err.value)
+
+
+def test_a_broken_clip_folder_is_a_spec_error_before_any_work(tmp_path):
+    # open_clip folders (toy-clip, local-dir:) are checked from their config and weight headers on the driver
+    import shutil
+
+    from rayedit.config import ClipSpec, SpecError
+    from rayedit.models.checks import check_clip
+    from rayedit.models.clip_source import TOY_CLIP_DIR, toy_clip_shipped
+
+    if not toy_clip_shipped():
+        pytest.skip("no toy-clip weights in this checkout")
+    check_clip(ClipSpec(model="toy-clip"))
+    folder = tmp_path / "clip"
+    shutil.copytree(TOY_CLIP_DIR, folder)
+    check_clip(ClipSpec(model=f"local-dir:{folder}"))
+    (folder / "open_clip_model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(SpecError, match=r"score.clip: .*open_clip_model.safetensors: unreadable weights"):
+        check_clip(ClipSpec(model=str(folder)))
+    (folder / "open_clip_config.json").write_text('{"preprocess_cfg": {}}')
+    with pytest.raises(SpecError, match="has no model_cfg"):
+        check_clip(ClipSpec(model=f"local-dir:{folder}"))

@@ -7,7 +7,8 @@ import torch
 from rayedit.config import ModelSpec
 from rayedit.diffusion.ddim import ddim_invert, ddim_sample, grid_for
 from rayedit.editors.asyrp.pair_projection import project_onto_model
-from rayedit.models.load import load_diffusion, toy_weights_shipped
+from rayedit.models.layout import toy_weights_shipped
+from rayedit.models.load import load_diffusion
 from rayedit.stages.model_output import to_model_range, to_uint8
 
 

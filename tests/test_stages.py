@@ -12,7 +12,8 @@ from rayedit.config import DDIMSpec, FilterRule, ModelSpec, OutputSpec, ScoreSpe
 from rayedit.rows import get_scores, obj_array, set_scores
 from rayedit.stages.edit import EditImages
 from rayedit.stages.filter import FilterByScores, filter_reason
-from rayedit.stages.score import ScoreImages, score_names
+from rayedit.stages.score import ScoreImages
+from rayedit.stages.score_names import score_names
 from rayedit.stages.write import WriteParts
 from rayedit.storage.commit import commit_shard, committed_shards, write_manifest
 

@@ -64,7 +64,8 @@ def test_folder_is_stable_diffusions_layout(random_toy_sd):
 
 def test_rayedit_loads_it_like_any_sd_folder(random_toy_sd):
     from rayedit.config import ModelSpec
-    from rayedit.models.load import load_diffusion, model_resolution, model_takes_text
+    from rayedit.models.layout import model_resolution, model_takes_text
+    from rayedit.models.load import load_diffusion
     from rayedit.models.text import HFClipTextEncoder
 
     spec = ModelSpec(name=str(random_toy_sd))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
+from rayedit.models.layout import TOY_WEIGHTS, toy_weights_shipped
 from rayedit.toy.edit_metrics import psnr
 from rayedit.toy.scene_oracle import read_scene, reads_as
 from rayedit.toy.scenes import scene_at

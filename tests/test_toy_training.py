@@ -7,7 +7,8 @@ import torch
 from rayedit.cli.common import dataclass_overrides
 from rayedit.config import ModelSpec
 from rayedit.models.clip import load_clip
-from rayedit.models.load import load_diffusion, model_resolution
+from rayedit.models.layout import model_resolution
+from rayedit.models.load import load_diffusion
 from rayedit.toy.clip_train import ClipTrainConfig, caption_variant, match_matrix, soft_contrastive_loss, train_clip
 from rayedit.toy.ddpm import DDPMTrainConfig, learning_rate
 from rayedit.toy.generator import sample_at

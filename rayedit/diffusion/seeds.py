@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # sample_seed is used where torch is not (a generate job's planning)
+    import torch
 
 
 def sample_seed(seed: int, key: str) -> int:
@@ -15,6 +17,8 @@ def sample_seed(seed: int, key: str) -> int:
 
 def seeded_generators(seeds: Sequence[int]) -> list[torch.Generator]:
     """One CPU generator per seed (CPU, so the draws are the same on any device)."""
+    import torch
+
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
@@ -25,4 +29,6 @@ def sample_generators(seed: int, keys: Sequence[str]) -> list[torch.Generator]:
 
 def per_sample_noise(generators: Sequence[torch.Generator], shape: Sequence[int]) -> torch.Tensor:
     """Stack one standard-normal draw of ``shape`` per generator: (len(generators), *shape), float32 on CPU."""
+    import torch
+
     return torch.stack([torch.randn(tuple(shape), generator=g) for g in generators])

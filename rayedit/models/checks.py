@@ -5,18 +5,19 @@ in seconds, not an actor crash after a minute.
   opened - a safetensors header read, a torch file loaded with ``weights_only=True`` (memory-mapped), so a pickle
   that would run code is refused before anything unpickles it elsewhere;
 - the resolution: a multiple of what the model can take (the VAE factor, or the pixel U-Net's downsampling);
-- CLIP: loaded (open_clip models are small next to a diffusion model);
+- CLIP: an open_clip folder (toy-clip, ``local-dir:``, a path) by its config and weight headers; any other CLIP
+  (a name + tag, ``hf-hub:``) is loaded (open_clip models are small next to a diffusion model);
 - LPIPS: its torchvision backbone must be in the torch hub cache (lpips would try to download it).
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
-import torch
-
 from rayedit.config import ClipSpec, LpipsSpec, ModelSpec, ScoreSpec, SpecError
+from rayedit.models.clip_source import local_folder
 from rayedit.models.errors import ModelLoadError
 from rayedit.rows import first_line
 
@@ -32,9 +33,11 @@ def check_weight_file(path: Path) -> None:
         if path.suffix == ".safetensors":
             from safetensors import safe_open
 
-            with safe_open(str(path), framework="pt") as f:
+            with safe_open(str(path), framework="numpy") as f:  # the header only: no torch needed
                 f.keys()
         else:
+            import torch
+
             torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError:
         raise ModelLoadError(f"{path}: a pickle that does not load with weights_only=True (loading it would run "
@@ -55,17 +58,6 @@ def check_local_weights(folder: Path) -> None:
         check_weight_file(path)
 
 
-def size_multiple(root: str, index: dict | None, unet_cfg: dict, **load_kwargs) -> int:
-    """The multiple an image side must be: the VAE factor of a latent pipeline, else the pixel U-Net's
-    downsampling factor. ``load_kwargs``: for ``load_config`` (hub revision, offline)."""
-    if index is not None and "vae" in index:
-        from diffusers import AutoencoderKL
-
-        vae_cfg = AutoencoderKL.load_config(root, subfolder="vae", **load_kwargs)
-        return 2 ** (len(vae_cfg["block_out_channels"]) - 1)
-    return 2 ** (len(unet_cfg.get("block_out_channels", (0,))) - 1)
-
-
 def check_resolution(spec: ModelSpec, native: int, multiple: int) -> list[str]:
     """SpecError unless ``model.resolution`` is a multiple of ``multiple``; a note when it exceeds ``native``."""
     if spec.resolution is None:
@@ -84,16 +76,35 @@ def check_clip(spec: ClipSpec | None, where: str = "score.clip") -> None:
     """Load the CLIP model once on the driver; any failure is a SpecError naming the field."""
     if spec is None:
         return
-    from rayedit.models.clip import load_clip
-
     try:
+        folder = local_folder(spec.model)
+        if folder is not None and spec.pretrained is None:
+            check_clip_folder(folder)
+            return
+        from rayedit.models.clip import load_clip
+
         load_clip(spec.model, spec.pretrained)
     except ModelLoadError as err:
         raise SpecError(f"{where}: {err}") from None
 
 
+def check_clip_folder(folder: Path) -> None:
+    """An open_clip folder without loading it: its config names a model and its weight files open."""
+    try:
+        config = json.loads((folder / "open_clip_config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{folder}: no readable open_clip_config.json ({err})") from None
+    if not isinstance(config, dict) or "model_cfg" not in config:
+        raise ModelLoadError(f"{folder}/open_clip_config.json has no model_cfg: not an open_clip folder")
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in folder.iterdir()):
+        raise ModelLoadError(f"{folder} holds no weights file (open_clip_model.safetensors)")
+    check_local_weights(folder)
+
+
 def lpips_backbone(net: str) -> Path:
     """Where torchvision keeps the backbone LPIPS-``net`` loads."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_BACKBONES[net]
 
 

@@ -14,31 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rayedit.models.clip_source import CLIP_PRESETS, TINY_CLIP, clip_has_weights, folder_name
 from rayedit.models.errors import ModelLoadError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-TINY_CLIP = "rayedit-tiny-clip"
-PRESETS = {"tiny": TINY_CLIP}
-TOY_CLIP = "toy-clip"
-TOY_CLIP_DIR = Path(__file__).resolve().parent.parent / "toy" / "weights" / TOY_CLIP
-
-
-def toy_clip_shipped() -> bool:
-    """Whether the package holds the trained toy CLIP."""
-    return (TOY_CLIP_DIR / "open_clip_config.json").is_file()
-
-
-def _folder_name(model: str) -> str | None:
-    """open_clip's schema name for a self-describing checkpoint (toy preset, folder, hub), else None."""
-    if model == TOY_CLIP:
-        if not toy_clip_shipped():
-            raise ModelLoadError(f"toy CLIP has no weights at {TOY_CLIP_DIR}; build them: `rayedit toy train clip`")
-        return f"local-dir:{TOY_CLIP_DIR}"
-    if model.startswith(("local-dir:", "hf-hub:")):
-        return model
-    if (Path(model).expanduser() / "open_clip_config.json").is_file():
-        return f"local-dir:{Path(model).expanduser()}"
-    return None
 
 
 def register_configs() -> None:
@@ -80,11 +59,6 @@ class ClipBundle:
         return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(device)).float(), dim=-1)
 
 
-def clip_has_weights(model: str, pretrained: str | None) -> bool:
-    """Whether ``load_clip(model, pretrained)`` gives trained weights (a tag or file, a folder, hf-hub, toy-clip)."""
-    return pretrained is not None or _folder_name(model) is not None
-
-
 def load_local_checkpoint(clip: nn.Module, path: str) -> None:
     """A local checkpoint into ``clip`` through open_clip's own loader (it converts OpenAI-format state dicts to the
     custom-text layout rayedit builds); safetensors, or torch files with ``weights_only=True`` - a pickle that would
@@ -104,8 +78,8 @@ def load_clip(model: str = "tiny", pretrained: str | None = None, device: str = 
     """Load an open_clip model. ``pretrained`` is a tag (``openai``) or a local .safetensors/.pt file; open_clip
     folders, ``hf-hub:`` ids and the ``toy-clip`` preset carry their own weights."""
     register_configs()
-    folder = _folder_name(model)
-    name = folder or PRESETS.get(model, model)
+    folder = folder_name(model)
+    name = folder or CLIP_PRESETS.get(model, model)
     if folder is None and name not in open_clip.list_models():
         raise ModelLoadError(f"unknown open_clip model {model!r}; see open_clip.list_models(), or give an open_clip "
                              "folder (open_clip_config.json + weights) or an hf-hub: id")

@@ -12,11 +12,6 @@ from torch import nn
 from rayedit.models.errors import ModelLoadError
 
 
-def lpips_score_name(random_backbone: bool) -> str:
-    """The score key: a random-backbone LPIPS is not LPIPS, so it gets its own name."""
-    return "lpips_random_backbone" if random_backbone else "lpips"
-
-
 def load_lpips(net: str = "alex", random_backbone: bool = False, device: str = "cpu", seed: int = 0) -> nn.Module:
     """An LPIPS module (inputs in [-1, 1]). The trained backbone comes from torchvision's weight cache."""
     import lpips

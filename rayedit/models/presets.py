@@ -1,21 +1,31 @@
-"""Built-in model presets: tiny seeded random-weight models built from configs (no files, for tests/smoke runs)."""
+"""Built-in model presets: tiny seeded random-weight models built from configs (no files, for tests/smoke runs).
+torch and diffusers are imported when a preset is built, not with this module: the driver only needs the names."""
 
 from __future__ import annotations
 
-import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel, UNet2DModel
+from typing import TYPE_CHECKING
 
-from rayedit.models.diffusion import DiffusionModel
+if TYPE_CHECKING:
+    import torch
+
+    from rayedit.models.diffusion import DiffusionModel
 
 RANDOM_NOTE = "preset {name!r} has RANDOM weights: outputs and scores are for tests and smoke runs, not meaningful"
 
 
 def _schedule() -> torch.Tensor:
+    from diffusers import DDPMScheduler
+
     return DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 
 
 def tiny_pixel(seed: int = 0) -> DiffusionModel:
     """A 32-px unconditional UNet2DModel with seeded random weights."""
+    import torch
+    from diffusers import UNet2DModel
+
+    from rayedit.models.diffusion import DiffusionModel
+
     torch.manual_seed(seed)
     unet = UNet2DModel(
         sample_size=32, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64),
@@ -30,7 +40,11 @@ def tiny_pixel(seed: int = 0) -> DiffusionModel:
 
 def tiny_latent(seed: int = 0) -> DiffusionModel:
     """A 32-px latent model: tiny AutoencoderKL (factor 2) + UNet2DConditionModel + tiny open_clip text tower."""
-    from rayedit.models.clip import load_clip  # here, not at import: open_clip (and torchvision) cost ~1.5 s
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from rayedit.models.clip import load_clip
+    from rayedit.models.diffusion import DiffusionModel
     from rayedit.models.text import OpenClipTextEncoder
 
     torch.manual_seed(seed)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rayedit.config import parse_spec
-from rayedit.models.load import TOY_WEIGHTS, toy_weights_shipped
+from rayedit.models.layout import TOY_WEIGHTS, toy_weights_shipped
 from rayedit.pipelines.edit import JobResult, run_job
 from rayedit.toy.generator import write_shards
 
@@ -95,7 +95,7 @@ def demo_edit(editor: str = "best") -> DemoEdit:
 
 def demo_clip() -> str:
     """The toy world's trained CLIP when shipped, else the random ``tiny`` one."""
-    from rayedit.models.clip import TOY_CLIP, toy_clip_shipped
+    from rayedit.models.clip_source import TOY_CLIP, toy_clip_shipped
 
     return TOY_CLIP if toy_clip_shipped() else "tiny"
 
@@ -145,7 +145,7 @@ def run_demo(out: str = "rayedit-demo", n: int = 200, steps: int | None = None, 
         edit = DemoEdit(edit.model, edit.editor | {"steps": steps or DEMO_DDS_STEPS}, edit.source_colour,
                         edit.target_colour)
     if not steps and edit.editor["kind"] == "asyrp":  # apply the direction with the DDIM steps it was trained with
-        from rayedit.editors.asyrp.artifact import read_direction_meta
+        from rayedit.editors.artifact_meta import read_direction_meta
 
         steps = int(read_direction_meta(str(TOY_DIRECTION))["steps"])
     steps = steps or 20

@@ -10,11 +10,11 @@ from pathlib import Path
 from rayedit import __version__
 from rayedit.config import JobSpec, OutputSpec, SpecError
 from rayedit.models.checks import usable_scores
-from rayedit.models.clip import clip_has_weights
-from rayedit.models.load import check_model, model_resolution, model_takes_text, size_step
+from rayedit.models.clip_source import clip_has_weights
+from rayedit.models.layout import check_model, model_resolution, model_takes_text, size_step
 from rayedit.models.presets import PRESETS
 from rayedit.pipelines.result import JobResult
-from rayedit.stages.score import score_names
+from rayedit.stages.score_names import score_names
 from rayedit.storage.commit import committed_shards
 from rayedit.storage.fs import endpoint_of, filesystem, has_atomic_rename, join, protocol_of, redact
 from rayedit.storage.job_record import check_same_job, clear_output, write_job_record
@@ -95,13 +95,12 @@ def check_editor_artifacts(spec: JobSpec) -> None:
         raise SpecError(f"editor.kind dds needs a text-conditioned model (e.g. toy-text-ddpm or a Stable Diffusion "
                         f"checkpoint); model.name {spec.model.name!r} takes no text")
     if editor.kind == "asyrp":
-        from rayedit.editors.asyrp.artifact import read_direction_meta
+        from rayedit.editors.artifact_meta import read_direction_meta
 
         for i, d in enumerate(editor.directions):
             _artifact_meta(read_direction_meta, d.url, f"editor.directions[{i}].url")
     if editor.kind == "translator":
-        from rayedit.editors.dds.apply import task_index
-        from rayedit.editors.dds.translator import read_translator_meta
+        from rayedit.editors.artifact_meta import read_translator_meta, task_index
 
         meta = _artifact_meta(read_translator_meta, editor.url, "editor.url")
         try:
@@ -154,8 +153,7 @@ def editor_settings(spec: JobSpec) -> dict:
     the one validated in training when the job gives none, else 1.0; t_edit / t_boost from the direction)."""
     out = spec.editor.model_dump(mode="json")
     if spec.editor.kind == "asyrp":
-        from rayedit.editors.asyrp.artifact import read_direction_meta
-        from rayedit.editors.asyrp.editor import default_strength
+        from rayedit.editors.artifact_meta import default_strength, read_direction_meta
 
         metas = [read_direction_meta(d.url) for d in spec.editor.directions]
         for used, meta in zip(out["directions"], metas, strict=True):
@@ -199,15 +197,14 @@ def stage_plans(plan: JobPlan) -> list:
     from rayedit.cluster.adapter import StagePlan
     from rayedit.stages.compose import Then
     from rayedit.stages.decode import DecodeImages
-    from rayedit.stages.edit import EditImages
     from rayedit.stages.filter import FilterByScores
     from rayedit.stages.pass_through import PassThrough
     from rayedit.stages.read import ReadShards
-    from rayedit.stages.score import ScoreImages
     from rayedit.stages.write import WriteParts
 
-    # The lambdas run on workers: they capture only plain values and stage classes, so a light worker (read,
-    # write) never imports this module - and with it torch and diffusers - just to unpickle its function.
+    # The factories run on workers: they capture only plain values and stage classes, so a light worker (read,
+    # write) never imports this module just to unpickle its function; the model stages import their classes (and
+    # with them torch, diffusers, open_clip) on their own workers, never on the driver.
     spec, res, resolution, prov = plan.spec, plan.spec.resources, plan.resolution, provenance(plan.spec)
     step = plan.size_step
     inp, out, model, ddim, score, rules = spec.input, spec.output, spec.model, spec.ddim, spec.score, spec.filters
@@ -215,6 +212,17 @@ def stage_plans(plan: JobPlan) -> list:
     embeddings = spec.dedup is not None
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     score_only = editor.kind == "none"
+
+    def edit():
+        from rayedit.stages.edit import EditImages
+
+        return EditImages(model, ddim, seed, editor=editor)
+
+    def scores():
+        from rayedit.stages.score import ScoreImages
+
+        return ScoreImages(score, seed=seed, embeddings=embeddings)
+
     keep = score_only and "image_format" not in out.model_fields_set  # write the input files as they are
     stages = [
         # decode runs in the read task (one shard per task: Ray would otherwise fuse and bundle many shards)
@@ -222,14 +230,12 @@ def stage_plans(plan: JobPlan) -> list:
                                               DecodeImages(resolution, inp.resize, keep, step)),
                   1, num_cpus=light, generator=True),
         StagePlan("edit", PassThrough, io, num_cpus=light) if score_only else
-        StagePlan("edit", lambda: EditImages(model, ddim, seed, editor=editor), res.edit.batch_size,
-                  actors=res.edit.actors, num_cpus=res.edit.num_cpus, num_gpus=res.edit.num_gpus,
-                  counts_progress=True),
+        StagePlan("edit", edit, res.edit.batch_size, actors=res.edit.actors, num_cpus=res.edit.num_cpus,
+                  num_gpus=res.edit.num_gpus, counts_progress=True),
     ]
     if score_names(score) or embeddings:  # a score actor only when it scores (its start imports torch + diffusers)
-        stages.append(StagePlan("score", lambda: ScoreImages(score, seed=seed, embeddings=embeddings),
-                                res.score.batch_size, actors=res.score.actors, num_cpus=res.score.num_cpus,
-                                num_gpus=res.score.num_gpus))
+        stages.append(StagePlan("score", scores, res.score.batch_size, actors=res.score.actors,
+                                num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
                StagePlan("write", lambda: WriteParts(out, prov, target, replace, inp.resize, keep), io,
                          num_cpus=light)]

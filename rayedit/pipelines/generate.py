@@ -17,8 +17,8 @@ from rayedit.config.generate import GenerateSpec
 from rayedit.generation.plan import OutputShard, SampleIndex, group_rows, output_shards
 from rayedit.generation.prompts import resolve_prompts
 from rayedit.models.checks import check_clip
-from rayedit.models.clip import clip_has_weights
-from rayedit.models.load import check_model, model_takes_text
+from rayedit.models.clip_source import clip_has_weights
+from rayedit.models.layout import check_model, model_takes_text
 from rayedit.models.presets import PRESETS
 from rayedit.pipelines.edit import check_output_writable, check_shared_urls
 from rayedit.pipelines.result import JobResult
@@ -90,8 +90,6 @@ def stage_plans(plan: GeneratePlan) -> list:
     """The job's stages with their scheduling."""
     from rayedit.cluster.adapter import StagePlan
     from rayedit.stages.filter import FilterByScores
-    from rayedit.stages.generate import GenerateImages
-    from rayedit.stages.score import ScoreImages
     from rayedit.stages.write import WriteParts
 
     spec, res = plan.spec, plan.spec.resources
@@ -99,15 +97,24 @@ def stage_plans(plan: GeneratePlan) -> list:
     rules, out = spec.filters, spec.output
     prov, embeddings, io, light = settings(spec), spec.dedup is not None, res.io_batch_size, 0.25
     gen = res.generate
+
+    def generate():  # the model stages import their classes (torch, diffusers, open_clip) on their own workers
+        from rayedit.stages.generate import GenerateImages
+
+        return GenerateImages(model, sampling, seed=seed)
+
+    def scores():
+        from rayedit.stages.score import ScoreImages
+
+        return ScoreImages(ScoreSpec(clip=clip, lpips=None), seed=seed, embeddings=embeddings)
+
     stages = [  # batch_size 1 on the generate stage: one planned group (= one model call) per call
-        StagePlan("generate", lambda: GenerateImages(model, sampling, seed=seed), 1,
+        StagePlan("generate", generate, 1,
                   actors=gen.actors, num_cpus=gen.num_cpus, num_gpus=gen.num_gpus, counts_progress=True),
     ]
     if clip is not None:
-        stages.append(StagePlan("score", lambda: ScoreImages(ScoreSpec(clip=clip, lpips=None), seed=seed,
-                                                             embeddings=embeddings),
-                                res.score.batch_size, actors=res.score.actors, num_cpus=res.score.num_cpus,
-                                num_gpus=res.score.num_gpus))
+        stages.append(StagePlan("score", scores, res.score.batch_size, actors=res.score.actors,
+                                num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
                StagePlan("write", lambda: WriteParts(out, prov), io, num_cpus=light)]
     return stages

@@ -61,7 +61,7 @@ def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
     from rayedit.cluster.executor import decoded_images, through_stage
     from rayedit.cluster.runtime import init_ray
     from rayedit.diffusion.hqs import select
-    from rayedit.models.load import model_resolution, model_takes_text
+    from rayedit.models.layout import model_resolution, model_takes_text
     from rayedit.stages.hqs_sums import HQSPartialSums
     from rayedit.storage.artifacts import write_artifact
 

@@ -182,7 +182,7 @@ def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixe
 def with_absolute_paths(spec: DDSTrainSpec) -> DDSTrainSpec:
     """The spec with its local paths (output, hqs, a model folder) made absolute: Ray Train runs ``train_loop`` in
     a working directory of its own, where a relative path would point elsewhere."""
-    from rayedit.models.load import is_local_folder
+    from rayedit.models.layout import is_local_folder
     from rayedit.storage.fs import absolute_local
 
     update = {"output": absolute_local(spec.output)}
@@ -212,8 +212,8 @@ def train_dds(spec: DDSTrainSpec, address: str | None = None, progress: bool = T
 
     from rayedit.cluster import executor
     from rayedit.cluster.runtime import init_ray
-    from rayedit.editors.dds.translator import read_translator_meta
-    from rayedit.models.load import model_resolution, model_takes_text
+    from rayedit.editors.artifact_meta import read_translator_meta
+    from rayedit.models.layout import model_resolution, model_takes_text
 
     if not model_takes_text(spec.model):
         raise SpecError(f"model.name {spec.model.name!r} takes no text; a DDS translator needs a text-conditioned "

@@ -11,28 +11,15 @@ from rayedit.editors.captions import target_captions
 from rayedit.image_column import size_groups, stacked
 from rayedit.models.clip import load_clip
 from rayedit.models.device import pick_device
-from rayedit.models.perceptual import load_lpips, lpips_score_name
+from rayedit.models.perceptual import load_lpips
 from rayedit.rows import Batch, fail, first_line, obj_array, ok_mask, set_scores, writable
 from rayedit.stages.model_output import whole_then_alone
+from rayedit.stages.score_names import lpips_score_name
 
 
 def to_unit(pixels: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 255.0
-
-
-def score_names(spec: ScoreSpec) -> list[str]:
-    """The keys this spec's scores will have (used to validate filters before a job runs)."""
-    names = []
-    if spec.clip is not None:
-        names.append("clip_score")
-        if spec.target_caption or spec.replace:
-            names.append("clip_direction")
-    if spec.lpips is not None:
-        names.append(lpips_score_name(spec.lpips.random_backbone))
-    if spec.guidance is not None:
-        names.append("guidance_residual")
-    return names
 
 
 class ScoreImages:

@@ -9,7 +9,8 @@ from rayedit.diffusion.residual import guidance_residual
 from rayedit.models.load import load_diffusion
 from rayedit.rows import OK, get_scores, obj_array
 from rayedit.stages.model_output import to_model_range
-from rayedit.stages.score import ScoreImages, score_names
+from rayedit.stages.score import ScoreImages
+from rayedit.stages.score_names import score_names
 from rayedit.toy.verdict import edit_succeeded
 from research.edit_eval import images_of_colour
 from research.filter_eval import best_threshold, combined_rules, evaluate_filters, roc_auc

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rayedit.config import ModelSpec
-from rayedit.models.load import load_diffusion, toy_weights_shipped
+from rayedit.models.layout import toy_weights_shipped
+from rayedit.models.load import load_diffusion
 from rayedit.stages.model_output import to_model_range
 from rayedit.toy.generator import COLOURS, recoloured_at, sample_at
 from rayedit.toy.oracle import read_image

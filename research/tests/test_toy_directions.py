@@ -5,7 +5,8 @@ import torch
 
 from rayedit.config import AsyrpSpec, DirectionUse, ModelSpec
 from rayedit.editors.asyrp.editor import asyrp_from_spec
-from rayedit.models.load import load_diffusion, toy_weights_shipped
+from rayedit.models.layout import toy_weights_shipped
+from rayedit.models.load import load_diffusion
 from rayedit.pipelines.demo import TOY_WEIGHTS
 from research import WEIGHTS
 from research.edit_eval import evaluate_edit

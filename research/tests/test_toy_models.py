@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from rayedit.config import ModelSpec
-from rayedit.models.clip import load_clip, toy_clip_shipped
-from rayedit.models.load import load_diffusion, toy_weights_shipped
+from rayedit.models.clip import load_clip
+from rayedit.models.clip_source import toy_clip_shipped
+from rayedit.models.layout import toy_weights_shipped
+from rayedit.models.load import load_diffusion
 from research.evaluate import clip_zero_shot, denoised_shape_kept, inversion_quality, prompt_match, sample_quality
 
 needs_ddpm = pytest.mark.skipif(not toy_weights_shipped("toy-ddpm"), reason="no toy-ddpm weights in this checkout")

@@ -7,10 +7,11 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from rayedit.editors.artifact_meta import DIRECTION_META, read_direction_meta
 from rayedit.editors.asyrp.delta import build_delta
-from rayedit.storage.artifacts import read_file, read_meta, write_artifact
+from rayedit.storage.artifacts import read_file, write_artifact
 
-WEIGHTS, META = "direction.safetensors", "direction.json"
+WEIGHTS, META = "direction.safetensors", DIRECTION_META
 MEAN_DH = "mean_dh"
 """Tensor name of the mean direction (T_edit, C, H, W) in the weights file; its timesteps are in the JSON."""
 
@@ -22,11 +23,6 @@ def save_direction(url: str, delta: nn.Module, meta: dict, mean_dh: torch.Tensor
     if mean_dh is not None:
         state[MEAN_DH] = mean_dh.detach().cpu().contiguous()
     write_artifact(url, {WEIGHTS: save_safetensors(state)}, META, {**meta, **delta.arch_meta()})
-
-
-def read_direction_meta(url: str) -> dict:
-    """The JSON of a direction saved by :func:`save_direction` (how it was made: model, steps, t_edit, ...)."""
-    return read_meta(url, META, "Asyrp direction", "rayedit train asyrp")
 
 
 def load_direction(url: str) -> tuple[nn.Module, dict]:

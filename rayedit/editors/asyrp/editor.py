@@ -6,6 +6,7 @@ import torch
 
 from rayedit.diffusion.ddim import ddim_invert, ddim_step, grid_alphas
 from rayedit.diffusion.hspace import plain_and_edited_eps
+from rayedit.editors.artifact_meta import default_strength
 from rayedit.editors.asyrp.delta import CombinedDelta, fixed_delta
 from rayedit.models.errors import DirectionMismatch
 
@@ -85,13 +86,6 @@ class AsyrpEditor:
             noise = torch.randn(x.shape, generator=gen).to(x) if eta > 0 else None
             x = ddim_step(x, plain(x, t), a[i + 1], a[i], eta=eta, noise=noise)
         return x
-
-
-def default_strength(given: float | None, meta: dict) -> float:
-    """A job's strength for a direction: as given, else the one validated in training, else 1."""
-    if given is not None:
-        return given
-    return meta["strength"] if meta.get("strength") is not None else 1.0
 
 
 def asyrp_from_spec(model, spec, steps: int, spacing: str = "auto", seed: int = 0) -> AsyrpEditor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rayedit.editors.artifact_meta import task_index
 from rayedit.editors.dds.translator import load_translator
 from rayedit.models.errors import DirectionMismatch
 
@@ -22,17 +23,6 @@ class TranslatorEditor:
     def __call__(self, x0: torch.Tensor, captions: list[str] | None = None) -> torch.Tensor:
         task = torch.full((x0.shape[0],), self.task, dtype=torch.long, device=self.model.device)
         return self.translator(x0.to(self.model.device), task).float()
-
-
-def task_index(targets: list[str], task: str | int) -> int:
-    """The index of ``task`` (a trained target caption or an index) among ``targets``, or a clear error."""
-    if isinstance(task, int):
-        if not 0 <= task < len(targets):
-            raise ValueError(f"task {task} out of range: the translator has {len(targets)} tasks {targets}")
-        return task
-    if task not in targets:
-        raise ValueError(f"task {task!r} is not one of the translator's target captions {targets}")
-    return targets.index(task)
 
 
 def translator_from_spec(model, spec) -> TranslatorEditor:

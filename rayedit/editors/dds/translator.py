@@ -16,9 +16,10 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from rayedit.storage.artifacts import read_file, read_meta, write_artifact
+from rayedit.editors.artifact_meta import TRANSLATOR_META, read_translator_meta
+from rayedit.storage.artifacts import read_file, write_artifact
 
-WEIGHTS, META = "translator.safetensors", "translator.json"
+WEIGHTS, META = "translator.safetensors", TRANSLATOR_META
 
 
 class Translator(nn.Module):
@@ -75,11 +76,6 @@ def save_translator(url: str, translator: Translator, meta: dict, dtype: torch.d
     state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in translator.state_dict().items()}
     full = {**meta, "unet_config": dict(translator.unet.config), "tasks": translator.num_tasks}
     write_artifact(url, {WEIGHTS: save_safetensors(state)}, META, full)
-
-
-def read_translator_meta(url: str) -> dict:
-    """The JSON of a translator saved by :func:`save_translator` (tasks, model, training settings)."""
-    return read_meta(url, META, "DDS translator", "rayedit train dds")
 
 
 def load_translator(url: str) -> tuple[Translator, dict]:
