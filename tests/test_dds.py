@@ -65,6 +65,20 @@ def test_dds_edit_is_seeded_and_uses_one_unet_call_per_step(latent_model):
     assert not torch.equal(a, ScoreDistillationEditor(latent_model, spec, seed=2)(x0, ["a cat"] * 3))
 
 
+def test_the_step_per_element_is_the_same_at_every_latent_size(latent_model, monkeypatch):
+    """lr means one step size per latent element on any model: the notebook's 2000 / (H * W) is taken at SD's 64 x 64
+    latents, so a 16 x 16 toy latent is not pushed 16x harder than SD's (nor a 96 x 64 one 1.5x less)."""
+    from rayedit.editors.dds import zero_shot
+
+    monkeypatch.setattr(zero_shot, "sds_gradient", lambda m, z, *a: torch.ones_like(z))
+    spec = ScoreDistillationSpec(target_caption="a lion", steps=3, lr=0.2, loss="sds")
+    moved = []
+    for h, w in [(8, 8), (16, 16), (24, 16)]:
+        x0 = torch.zeros(1, 4, h, w)
+        moved.append(float((x0 - ScoreDistillationEditor(latent_model, spec)(x0, ["a cat"])).mean()))
+    assert moved == pytest.approx([3 * 0.2 * 2000 / 4096] * 3)
+
+
 def test_dds_needs_a_text_model(tmp_path):
     with pytest.raises(ModelLoadError, match="text-conditioned"):
         ScoreDistillationEditor(load_diffusion(ModelSpec(name="tiny")), ScoreDistillationSpec(target_caption="x"))

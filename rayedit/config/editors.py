@@ -77,7 +77,8 @@ class ScoreDistillationSpec(StrictSpec):
     steps: int = Field(200, ge=1, le=10000)
     """Optimisation steps per image (one U-Net call for all four predictions each)."""
     lr: float = Field(0.1, gt=0.0)
-    """SGD learning rate on loss * 2000 / (H * W) of the optimised tensor (the notebook's scaling)."""
+    """SGD learning rate on loss * 2000 / 4096 (the authors' notebook's loss * 2000 / (H * W) at SD 1.5's 64 x 64
+    latents), whatever the size: each step moves every element by lr * 0.49 * the gradient on any model."""
     t_min: int = Field(50, ge=1, le=999)
     """Smallest timestep sampled (t ~ U{t_min .. t_max - 1} each step, per image)."""
     t_max: int = Field(950, ge=2, le=1000)

@@ -88,7 +88,8 @@ def demo_edit(editor: str = "best") -> DemoEdit:
         return DemoEdit("toy-text-ddpm", {"kind": "asyrp", "directions": [{"url": str(TOY_DIRECTION)}],
                                           "boost": False}, "red", "blue")
     if chosen == "dds":
-        return DemoEdit("toy-text-ddpm", {"kind": "dds", "replace": {"red": "blue"}, "steps": DEMO_DDS_STEPS},
+        return DemoEdit("toy-text-ddpm", {"kind": "dds", "replace": {"red": "blue"}, "steps": DEMO_DDS_STEPS,
+                                          "lr": 0.4},  # the notebook's step at 32 x 32
                         "red", "blue")
     return DemoEdit("toy-ddpm" if toy_weights_shipped("toy-ddpm") else "tiny", {"kind": "reconstruct"})
 

@@ -9,6 +9,11 @@ from rayedit.diffusion.guidance import dds_gradient, sds_gradient
 from rayedit.editors.captions import target_captions
 from rayedit.models.errors import ModelLoadError
 
+REFERENCE_CELLS = 64 * 64
+"""Latent cells (H x W) of Stable Diffusion 1.5 at 512 px, where the authors' notebook scales its SGD step by
+2000 / (H x W). rayedit takes that factor at this size for every input, so ``lr`` is the same step per latent
+element on any model and resolution (the notebook's factor at 16 x 16 latents is a 16x larger step)."""
+
 
 class ScoreDistillationEditor:
     """Optimise z (initialised at the source z^) with grad_DDS = eps^w(z_t, y_tgt) - eps^w(z^_t, y_src) (DDS Eq. 3),
@@ -55,7 +60,7 @@ class ScoreDistillationEditor:
         w = spec.guidance_scale - 1.0  # eps^w = (1 + w) eps_c - w eps_u (DDS Sec. 3, unnumbered)
         z_src = x0.float()
         z = z_src.clone()
-        step = spec.lr * 2000 / (z.shape[-2] * z.shape[-1])  # SGD on loss * 2000 / (H * W), the authors' notebook
+        step = spec.lr * 2000 / REFERENCE_CELLS  # the notebook's SGD on loss * 2000 / (H * W), at SD's 64 x 64 latents
         gen = torch.Generator().manual_seed(self.seed)
         for _ in range(spec.steps):
             t = torch.randint(spec.t_min, spec.t_max, (z.shape[0],), generator=gen).to(z.device)
