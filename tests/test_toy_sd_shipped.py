@@ -81,7 +81,7 @@ def test_the_shipped_toy_sd_translator_recolours_only_the_red_object(tmp_path, r
     from rayedit.config import parse_spec
     from rayedit.pipelines.edit import run_job
     from rayedit.toy.edit_tasks import write_scene_shards
-    from rayedit.toy.v2_judge import judge_images
+    from rayedit.toy.v2_judge import judge_job
 
     task = f"red->{colour}"
     write_scene_shards(str(tmp_path / "in" / "v2"), 12, per_shard=12, seed=TEST_SEED, task=task)
@@ -89,7 +89,7 @@ def test_the_shipped_toy_sd_translator_recolours_only_the_red_object(tmp_path, r
                        "editor": {"kind": "translator", "url": str(TRANSLATOR), "task": f"a {colour} circle"},
                        "score": {"clip": None, "lpips": None}, "output": {"url": str(tmp_path / "out")}})
     assert run_job(spec, progress=False).counts["edited"] == 12
-    judged = judge_images(output_images(str(tmp_path / "out")), task, TEST_SEED)
+    judged = judge_job(str(tmp_path / "out"), task, TEST_SEED)
     # measured on 200 held-out scenes per task (docs/measurements/2026-12-toy-sd.md); a do-nothing edit scores 0%
     assert judged["success_iou_0.9"] >= TRANSLATOR_FLOOR[colour], judged
     assert judged["kept_objects_read"] >= 0.9 and judged["background_psnr_median"] >= 30, judged
