@@ -90,7 +90,9 @@ def test_the_vae_edge_map_marks_a_shapes_border_only():
     assert e[8, :].tolist() == e[:, 8].tolist()
 
 
-def test_pack_swaps_in_a_decoder_fine_tune_only(random_toy_sd, tmp_path):
+def test_pack_swaps_in_a_decoder_fine_tune_only(random_toy_sd, tmp_path, monkeypatch):
+    import json
+
     from diffusers import AutoencoderKL
     from safetensors import safe_open
 
@@ -100,7 +102,10 @@ def test_pack_swaps_in_a_decoder_fine_tune_only(random_toy_sd, tmp_path):
     with torch.no_grad():
         tuned.decoder.conv_out.bias += 0.5  # a decoder fine-tune: same latents, other pixels
     tuned.save_pretrained(tmp_path / "tuned" / "vae")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on the packing machine: the flag must not reach the folder
     info = pack_toy_sd(random_toy_sd, tmp_path / "tuned", tmp_path / "packed")
+    tokenizer_config = json.loads((tmp_path / "packed" / "tokenizer" / "tokenizer_config.json").read_text())
+    assert "local_files_only" not in tokenizer_config and tokenizer_config["tokenizer_class"] == "CLIPTokenizer"
     packed = AutoencoderKL.from_pretrained(tmp_path / "packed", subfolder="vae", torch_dtype=torch.float32)
     assert torch.allclose(packed.decoder.conv_out.bias, tuned.decoder.conv_out.bias, atol=1e-3)
     for part in ("unet", "vae", "text_encoder"):
