@@ -192,6 +192,18 @@ def cmd_v2_judge(args) -> int:
     return 0
 
 
+def cmd_v2_filters(args) -> int:
+    """ROC AUC of every score in a finished job's manifest against the exact-target verdict of its edits on v2 scene
+    shards (success at mask IoU >= --bar), the best single bound per score and what the separating scores' bounds
+    keep together: one JSON line. Run the job with a score: section and no filters, so every edit is kept."""
+    from research.v2_filters import filter_report, scores_and_verdicts
+
+    values, labels = scores_and_verdicts(args.output, args.task, args.seed, args.bar)
+    print(json.dumps({"output": args.output, "task": args.task, "seed": args.seed, "bar": args.bar}
+                     | filter_report(values, labels)))
+    return 0
+
+
 def cmd_dds_gradients(args) -> int:
     """Where zero-shot DDS and SDS push on a model, per timestep: the first-step gradient's mean norm per latent
     cell on the target object, the other objects and the background, and its alignment with the perfect edit, on
@@ -329,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     tj.add_argument("--task", required=True, help="the edit task of the input shards, e.g. 'red->blue'")
     tj.add_argument("--seed", type=int, required=True, help="the seed the input shards were generated with")
     tj.set_defaults(fn=cmd_v2_judge)
+    tr = sub.add_parser("v2-filters", help="ROC AUC of a job's scores against the v2 verdict of its edits",
+                        description=cmd_v2_filters.__doc__)
+    tr.add_argument("output", help="the job's output.url")
+    tr.add_argument("--task", required=True, help="the edit task of the input shards, e.g. 'red->blue'")
+    tr.add_argument("--seed", type=int, required=True, help="the seed the input shards were generated with")
+    tr.add_argument("--bar", type=float, default=0.9, choices=(0.8, 0.9),
+                    help="mask IoU a success needs (default: %(default)s)")
+    tr.set_defaults(fn=cmd_v2_filters)
     tg = sub.add_parser("dds-gradients", help="where zero-shot DDS and SDS push, per region and timestep",
                         description=cmd_dds_gradients.__doc__)
     tg.add_argument("--model", default="toy-sd", help="a text-conditioned latent model (preset, folder, hub id)")

@@ -65,3 +65,19 @@ def test_sharded_job_equals_one_pass_and_writes_artifacts(tmp_path, ray_local):
     assert np.allclose(one.scores()["magnitude"], saved["magnitude"], rtol=1e-5)
     with pytest.raises(SpecError, match="no timestep has HQS > 1.0"):
         select_timesteps(spec.model_copy(update={"threshold": 1.0}))
+
+
+def test_replace_scores_each_image_against_its_own_caption_and_leaves_out_the_rest():
+    spec = parse_spec({"model": {"name": "toy-text-ddpm"}, "images": {"url": "x/*.tar"}, "target": "a blue circle",
+                       "source": "a red circle", "replace": {"red": "blue"}, "timesteps": [200, 600],
+                       "output": "out"}, kind=HQSSelectSpec)
+    keys = [f"toy{i:07d}" for i in range(3)]
+    pixels = np.stack([sample_at(0, i)[1] for i in range(3)])
+    per_image = HQSPartialSums(spec.model, spec.target, spec.source, spec.timesteps, spec.guidance_scale,
+                               replace=spec.replace)
+    got = per_image.accumulate(keys, pixels, ["a red circle", "a green square", "a red circle"])
+    fixed = HQSPartialSums(spec.model, spec.target, spec.source, spec.timesteps, spec.guidance_scale)
+    want = fixed.accumulate([keys[0], keys[2]], pixels[[0, 2]])
+    assert got.count == 2  # the green square has no word to replace: left out, not scored as a zero gradient
+    assert torch.allclose(got.n_sum, want.n_sum) and torch.allclose(got.h_sum, want.h_sum)
+    assert per_image.accumulate(keys[1:2], pixels[1:2], ["a green square"]).count == 0

@@ -257,6 +257,10 @@ class HQSSelectSpec(SquareImagesSpec):
     """Target caption y of the guidance."""
     source: str | None = None
     """Source caption: the gradient becomes DDS (target vs source) instead of SDS."""
+    replace: dict[str, str] | None = None
+    """Per-image captions: each image's target is its own caption with these words replaced (e.g. {red: blue}),
+    and with ``source`` set its DDS source is its own caption; ``target`` and ``source`` then only name the edit
+    (and ``source`` null still means SDS). Images whose caption has none of the words are left out."""
     guidance_scale: float = Field(7.5, ge=1.0)
     """Classifier-free guidance scale (diffusers convention s = 1 + w)."""
     timesteps: list[int] = Field(default_factory=lambda: list(range(50, 951, 50)), min_length=2)

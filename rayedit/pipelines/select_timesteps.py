@@ -69,13 +69,15 @@ def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
         raise SpecError(f"model.name {spec.model.name!r} takes no text; HQS scores text guidance")
     init_ray(address)
     start, res = time.time(), spec.resources
-    args = (spec.model, spec.target, spec.source, spec.timesteps, spec.guidance_scale, spec.noise_samples, spec.seed)
+    args = (spec.model, spec.target, spec.source, spec.timesteps, spec.guidance_scale, spec.noise_samples, spec.seed,
+            None, spec.replace)
     ds = decoded_images(spec.images, model_resolution(spec.model), spec.max_images)
     rows = through_stage(ds, StagePlan("hqs", lambda: HQSPartialSums(*args), res.batch_size, actors=res.actors,
                                        num_cpus=res.num_cpus, num_gpus=res.num_gpus))
     acc = reduce_sums(rows, spec.timesteps)
     if acc.count == 0:
-        raise SpecError(f"images.url {spec.images.url!r}: no decodable images")
+        words = f" with a caption holding a word of replace ({', '.join(spec.replace)})" if spec.replace else ""
+        raise SpecError(f"images.url {spec.images.url!r}: no decodable images{words}")
     result = acc.scores()
     try:
         selected = select(spec.timesteps, torch.tensor(result["hqs"]), spec.threshold)
@@ -83,6 +85,7 @@ def select_timesteps(spec: HQSSelectSpec, address: str | None = None) -> dict:
         raise SpecError(f"threshold: {err}") from None
     result |= {"name": spec.name, "selected": selected, "threshold": spec.threshold, "images": acc.count,
                "model_id": spec.model.name, "target": spec.target, "source": spec.source,
+               "replace": spec.replace,
                "gradient": "sds" if spec.source is None else "dds", "guidance_scale": spec.guidance_scale,
                "noise_samples": spec.noise_samples, "seed": spec.seed, "seconds": time.time() - start}
     buf = io.BytesIO()

@@ -20,8 +20,14 @@ SCENE_KEY = re.compile(r"^scene(\d+)$")
 def judge_images(images: dict[str, np.ndarray], task: str, seed: int) -> dict:
     """Summarised metrics (:func:`rayedit.toy.edit_metrics.summarise`) of edited images keyed ``scene<index>``
     (uint8 (H, W, 3)) against the perfect edits of those scenes of stream ``seed``."""
+    return summarise(list(judge_each(images, task, seed).values()))
+
+
+def judge_each(images: dict[str, np.ndarray], task: str, seed: int) -> dict[str, dict]:
+    """Per image key, the metrics (:func:`rayedit.toy.edit_metrics.edit_metrics`) of that edit against the perfect
+    edit of its scene of stream ``seed``."""
     edit = EditTask.parse(task)
-    rows = []
+    rows = {}
     for key, img in sorted(images.items()):
         found = SCENE_KEY.match(key)
         if found is None:
@@ -31,8 +37,8 @@ def judge_images(images: dict[str, np.ndarray], task: str, seed: int) -> dict:
         if not edit.applies_to(source):
             raise ValueError(f"task {task!r} does not apply to {key} of seed {seed}: wrong seed or task?")
         perfect = edit.apply(source)
-        rows.append(edit_metrics(edit, source, perfect, edited_scene_at(seed, index, perfect), img))
-    return summarise(rows)
+        rows[key] = edit_metrics(edit, source, perfect, edited_scene_at(seed, index, perfect), img)
+    return rows
 
 
 def judge_job(output_url: str, task: str, seed: int) -> dict:
