@@ -192,6 +192,16 @@ def cmd_v2_judge(args) -> int:
     return 0
 
 
+def cmd_v1_exact(args) -> int:
+    """The exact-target metrics of a finished v1 colour-edit job (e.g. `rayedit demo`'s output): each edit against
+    the perfect edit of its toy image (same shape, place and texture, only the colour changed). One JSON line."""
+    from research.v1_exact import v1_edit_metrics
+
+    print(json.dumps({"output": args.output, "seed": args.seed, "target": args.target}
+                     | v1_edit_metrics(args.output, args.seed, args.target)))
+    return 0
+
+
 def cmd_v2_filters(args) -> int:
     """ROC AUC of every score in a finished job's manifest against the exact-target verdict of its edits on v2 scene
     shards (success at mask IoU >= --bar), the best single bound per score and what the separating scores' bounds
@@ -341,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     tj.add_argument("--task", required=True, help="the edit task of the input shards, e.g. 'red->blue'")
     tj.add_argument("--seed", type=int, required=True, help="the seed the input shards were generated with")
     tj.set_defaults(fn=cmd_v2_judge)
+    t1 = sub.add_parser("v1-exact", help="exact-target metrics of a v1 colour-edit job (the 32-px demo)",
+                        description=cmd_v1_exact.__doc__)
+    t1.add_argument("output", help="the job's output.url")
+    t1.add_argument("--seed", type=int, default=0, help="the seed of the input toy images (demo: %(default)s)")
+    t1.add_argument("--target", default="blue", choices=TOY_COLOURS, help="colour edited to (default: blue)")
+    t1.set_defaults(fn=cmd_v1_exact)
     tr = sub.add_parser("v2-filters", help="ROC AUC of a job's scores against the v2 verdict of its edits",
                         description=cmd_v2_filters.__doc__)
     tr.add_argument("output", help="the job's output.url")
