@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from rayedit.models.layout import toy_weights_shipped
-from rayedit.pipelines.demo import demo_edit, demo_spec
-from rayedit.toy.generator import write_shards
+from rayedit.pipelines.demo import demo_edit, demo_spec, write_demo_inputs
 
 HEAVY = ("torch", "diffusers", "open_clip", "transformers", "lpips")
 PLAN = """
@@ -25,10 +24,12 @@ print(json.dumps({"shards": len(plan.shards), "heavy": heavy}))
 """
 
 
-@pytest.mark.skipif(not toy_weights_shipped("toy-text-ddpm"), reason="the demo's model is not shipped here")
-def test_planning_the_demo_job_imports_no_model_library(tmp_path):
-    edit = demo_edit()  # the shipped translator (or direction) with toy-text-ddpm and toy-clip scores
-    write_shards(f"{tmp_path}/input/toy", 4, per_shard=2, colour=edit.source_colour)
+@pytest.mark.parametrize(("editor", "model"), [("best", "toy-sd"), ("translator", "toy-text-ddpm")])
+def test_planning_the_demo_job_imports_no_model_library(tmp_path, editor, model):
+    if not toy_weights_shipped(model):
+        pytest.skip(f"the demo's model {model} is not shipped here")
+    edit = demo_edit(editor)  # toy-sd's translator on v2 scenes, or the v1 translator with toy-clip scores
+    write_demo_inputs(str(tmp_path), 100, edit)  # 50 per shard: 2 shards
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump(demo_spec(str(tmp_path), 3, edit), sort_keys=False))
     cmd = [sys.executable, "-c", PLAN, str(spec), ",".join(HEAVY)]
