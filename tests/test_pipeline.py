@@ -187,6 +187,30 @@ def test_a_job_that_scores_nothing_runs_no_score_actor(tmp_path):
         "read_decode", "edit", "filter", "write"]
 
 
+def test_colocated_scores_run_in_the_edit_actor_and_match_a_score_pool(tmp_path):
+    import numpy as np
+
+    from rayedit.pipelines.edit import JobPlan, stage_plans
+    from rayedit.rows import get_scores
+    from tests.test_stages import _batch
+
+    base = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")}, "ddim": {"steps": 2},
+            "score": {"lpips": {"random_backbone": True}, "target_caption": "a lion"}}
+    apart = {p.name: p for p in stage_plans(JobPlan(parse_spec(base), [], set(), 32))}
+    together = {p.name: p for p in stage_plans(JobPlan(parse_spec(
+        base | {"resources": {"score": {"colocate": True}}}), [], set(), 32))}
+    assert list(together) == ["read_decode", "edit", "filter", "write"]  # no score actor pool
+    fused = together["edit"].make()
+    fused.setup()
+    one = fused(_batch(3, ["ok", "failed", "ok"]))
+    two = apart["score"].make()(apart["edit"].make()(_batch(3, ["ok", "failed", "ok"])))
+    assert np.array_equal(one["edited"], two["edited"]) and list(one["status"]) == ["ok", "failed", "ok"]
+    got, want = ([get_scores(b, i) for i in range(3)] for b in (one, two))
+    names = ["clip_direction", "clip_score", "lpips_random_backbone"]  # the default CLIP and the asked LPIPS
+    assert [sorted(r) for r in got] == [names, [], names]
+    assert got == want
+
+
 @pytest.mark.slow
 def test_local_ray_starts_despite_a_stale_cluster_address():
     """A `ray start` cluster that died leaves its address in TMP/ray/ray_current_cluster; ray.init() would try to

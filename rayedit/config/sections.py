@@ -241,3 +241,8 @@ class ScoreResources(StageResources):
     """Images per scoring call."""
     num_cpus: float = Field(0.5, gt=0.0)
     """CPUs reserved per actor."""
+    colocate: bool = False
+    """Score inside the edit (or generate) actors, right after each of their batches, instead of in a score actor
+    pool of its own: one process and one set of model-library imports fewer (a sooner first result on a small
+    machine); the score stage's ``actors``, ``num_cpus``, ``num_gpus`` and ``batch_size`` are then unused.
+    Score-only jobs (no edit actors) ignore it."""

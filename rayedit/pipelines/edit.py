@@ -213,15 +213,23 @@ def stage_plans(plan: JobPlan) -> list:
     io, light = res.io_batch_size, 0.25  # light stages take a quarter CPU so model actors are never starved
     score_only = editor.kind == "none"
 
-    def edit():
-        from rayedit.stages.edit import EditImages
-
-        return EditImages(model, ddim, seed, editor=editor)
+    scoring = bool(score_names(score) or embeddings)  # score actors only when they score (they import torch)
+    colocate = scoring and res.score.colocate and not score_only
 
     def scores():
         from rayedit.stages.score import ScoreImages
 
         return ScoreImages(score, seed=seed, embeddings=embeddings)
+
+    def edit():
+        from rayedit.stages.edit import EditImages
+
+        stage = EditImages(model, ddim, seed, editor=editor)
+        if colocate:  # score in the same actor: one process, one set of model imports
+            from rayedit.stages.compose import Chain
+
+            return Chain(stage, scores())
+        return stage
 
     keep = score_only and "image_format" not in out.model_fields_set  # write the input files as they are
     stages = [
@@ -233,7 +241,7 @@ def stage_plans(plan: JobPlan) -> list:
         StagePlan("edit", edit, res.edit.batch_size, actors=res.edit.actors, num_cpus=res.edit.num_cpus,
                   num_gpus=res.edit.num_gpus, counts_progress=True),
     ]
-    if score_names(score) or embeddings:  # a score actor only when it scores (its start imports torch + diffusers)
+    if scoring and not colocate:
         stages.append(StagePlan("score", scores, res.score.batch_size, actors=res.score.actors,
                                 num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),

@@ -98,21 +98,28 @@ def stage_plans(plan: GeneratePlan) -> list:
     prov, embeddings, io, light = settings(spec), spec.dedup is not None, res.io_batch_size, 0.25
     gen = res.generate
 
-    def generate():  # the model stages import their classes (torch, diffusers, open_clip) on their own workers
-        from rayedit.stages.generate import GenerateImages
-
-        return GenerateImages(model, sampling, seed=seed)
+    colocate = clip is not None and res.score.colocate
 
     def scores():
         from rayedit.stages.score import ScoreImages
 
         return ScoreImages(ScoreSpec(clip=clip, lpips=None), seed=seed, embeddings=embeddings)
 
+    def generate():  # the model stages import their classes (torch, diffusers, open_clip) on their own workers
+        from rayedit.stages.generate import GenerateImages
+
+        stage = GenerateImages(model, sampling, seed=seed)
+        if colocate:  # score in the same actor: one process, one set of model imports
+            from rayedit.stages.compose import Chain
+
+            return Chain(stage, scores())
+        return stage
+
     stages = [  # batch_size 1 on the generate stage: one planned group (= one model call) per call
         StagePlan("generate", generate, 1,
                   actors=gen.actors, num_cpus=gen.num_cpus, num_gpus=gen.num_gpus, counts_progress=True),
     ]
-    if clip is not None:
+    if clip is not None and not colocate:
         stages.append(StagePlan("score", scores, res.score.batch_size, actors=res.score.actors,
                                 num_cpus=res.score.num_cpus, num_gpus=res.score.num_gpus))
     stages += [StagePlan("filter", lambda: FilterByScores(rules), io, num_cpus=light),
