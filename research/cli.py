@@ -13,7 +13,8 @@ from rayedit.cli.toy import TOY_BACKGROUNDS, TOY_COLOURS, TOY_MODELS, TOY_SHAPES
 def cmd_toy_eval(args) -> int:
     """Measure a toy model, one JSON line per measurement. ddpm: DDIM inversion PSNR at each --steps, sample
     validity, and how often x0 predicted from noised held-out images keeps its shape at t = 200 / 400 / 600;
-    text-ddpm: prompt match at each --cfg scale; clip: zero-shot accuracy."""
+    text-ddpm: prompt match at each --cfg scale; clip: zero-shot accuracy; clip-v2: exact captions of v2 scenes
+    against one-object changes and clip_direction / clip_score of right vs wrong one-object recolours."""
     import json as _json
 
     model_name = args.model or TOY_MODELS[args.what]
@@ -22,6 +23,12 @@ def cmd_toy_eval(args) -> int:
         from research.evaluate import clip_zero_shot
 
         print(_json.dumps({"model": model_name, "zero_shot": clip_zero_shot(load_clip(model_name), n=args.n)}))
+        return 0
+    if args.what == "clip-v2":  # any CLIP on v2 scenes (e.g. --model toy-clip: the v1 CLIP as the baseline)
+        from rayedit.models.clip import load_clip
+        from research.clip_v2_eval import clip_v2_scores
+
+        print(_json.dumps({"model": model_name, "v2_scenes": clip_v2_scores(load_clip(model_name), n=args.n)}))
         return 0
     from rayedit.config import ModelSpec
     from rayedit.models.load import load_diffusion

@@ -180,7 +180,8 @@ def test_a_job_that_scores_nothing_runs_no_score_actor(tmp_path):
     from rayedit.pipelines.edit import JobPlan, stage_plans
 
     base = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")}}
-    names = [p.name for p in stage_plans(JobPlan(parse_spec(base), [], set(), 32))]
+    on_gpus = base | {"resources": {"edit": {"num_gpus": 1}}}  # on CPUs the scores run in the edit actor
+    names = [p.name for p in stage_plans(JobPlan(parse_spec(on_gpus), [], set(), 32))]
     assert names == ["read_decode", "edit", "score", "filter", "write"]
     bare = base | {"score": {"clip": None, "lpips": None}}
     assert [p.name for p in stage_plans(JobPlan(parse_spec(bare), [], set(), 32))] == [
@@ -196,10 +197,11 @@ def test_colocated_scores_run_in_the_edit_actor_and_match_a_score_pool(tmp_path)
 
     base = {"input": {"url": str(tmp_path)}, "output": {"url": str(tmp_path / "o")}, "ddim": {"steps": 2},
             "score": {"lpips": {"random_backbone": True}, "target_caption": "a lion"}}
-    apart = {p.name: p for p in stage_plans(JobPlan(parse_spec(base), [], set(), 32))}
-    together = {p.name: p for p in stage_plans(JobPlan(parse_spec(
-        base | {"resources": {"score": {"colocate": True}}}), [], set(), 32))}
+    apart = {p.name: p for p in stage_plans(JobPlan(parse_spec(
+        base | {"resources": {"score": {"colocate": False}}}), [], set(), 32))}
+    together = {p.name: p for p in stage_plans(JobPlan(parse_spec(base), [], set(), 32))}  # auto: no GPU
     assert list(together) == ["read_decode", "edit", "filter", "write"]  # no score actor pool
+    assert list(apart) == ["read_decode", "edit", "score", "filter", "write"]
     fused = together["edit"].make()
     fused.setup()
     one = fused(_batch(3, ["ok", "failed", "ok"]))

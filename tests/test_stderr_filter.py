@@ -32,3 +32,17 @@ def test_an_unfinished_ray_line_is_written_on_close():
     assert written == []
     f.close()
     assert written == [b"[2026-12-03 14:00"]
+
+
+def test_a_forwarded_teardown_line_goes_with_its_process_tag():
+    written = []
+    f = LineFilter(written.append)
+    error = b"rayedit: error: JobStalled: no batch edited, written or committed for 0.25 min\n"
+    teardown = (b"\x1b[36m(pid=gcs_server)\x1b[0m [2026-12-05 07:32:59,666 E 17682 17682] (gcs_server) "
+                b"gcs_actor_scheduler.cc:538: Failed to kill actor d94d, return status: Invalid: KillActor RPC "
+                b"failed for actor d94d: RpcError: RPC error: Socket closed rpc_code: 14\n")
+    real = b"\x1b[33m(raylet)\x1b[0m " + REAL_ERROR
+    f.feed(error + teardown[:30])
+    f.feed(teardown[30:] + real)
+    f.close()
+    assert b"".join(written) == error + real  # the tag of a kept line stays with it

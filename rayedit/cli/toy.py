@@ -16,7 +16,7 @@ TOY_SHAPES = ["circle", "square", "triangle"]
 """The toy world's shapes (rayedit.toy.generator.SHAPES)."""
 
 
-TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm"}
+TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddpm", "clip-v2": "toy-clip-v2"}
 """What `rayedit toy train` (and `python -m research eval`) accept, and the preset each one is."""
 
 
@@ -32,11 +32,12 @@ def cmd_toy_train(args) -> int:
         return _train_toy_sd(args)
     preset, out = TOY_MODELS[args.what], args.out
     sizes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
-    if args.what == "clip":
+    if args.what in ("clip", "clip-v2"):
         from rayedit.toy.clip_train import ClipTrainConfig, train_clip
 
         overrides = dataclass_overrides(ClipTrainConfig, args.set)
-        cfg = ClipTrainConfig(**{**sizes, "max_minutes": args.minutes, **overrides})
+        world = {"world": "v2"} if args.what == "clip-v2" else {}
+        cfg = ClipTrainConfig(**{**sizes, "max_minutes": args.minutes, **world, **overrides})
         info = train_clip(out, cfg, progress=not args.no_progress)
     else:
         from rayedit.toy.ddpm import DDPMTrainConfig, train_ddpm

@@ -9,9 +9,15 @@ import re
 import sys
 import threading
 
-SPURIOUS = (b"has constructor arguments in the object store and max_restarts > 0",)
-"""Ray 2.60's core_worker.cc logs this at ERROR level for every Ray Data actor pool (ray-project/ray#57733): Ray
-Data hands its actors an object reference, and actor restarts (which rayedit relies on) are on."""
+SPURIOUS = (b"has constructor arguments in the object store and max_restarts > 0", b"KillActor RPC failed")
+"""Ray 2.60's core_worker.cc logs the first at ERROR level for every Ray Data actor pool (ray-project/ray#57733):
+Ray Data hands its actors an object reference, and actor restarts (which rayedit relies on) are on. The GCS logs
+the second (forwarded to the driver) when a failed job's teardown kills an actor whose worker is already gone; it
+came after rayedit's own error, as the last line a user saw."""
+
+PREFIX = re.compile(rb"(?:\x1b\[\d+m)?\([^()\n]*\)(?:\x1b\[0m)? ?$")
+"""The tag Ray puts before a log line it forwards from another process ("\x1b[36m(pid=gcs_server)\x1b[0m "):
+dropped with the line."""
 
 
 RAY_LINE = re.compile(rb"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
@@ -34,20 +40,24 @@ class LineFilter:
             if found is None:
                 cut = data.rfind(b"[")  # the start of a Ray line split across chunks: wait for the rest
                 if cut >= 0 and len(data) - cut < 20 and not re.search(rb"[^\d\-: \[]", data[cut:]):
+                    tag = PREFIX.search(data[:cut])  # its process tag waits with it
+                    cut = tag.start() if tag else cut
                     out.append(data[:cut])
                     self.held = data[cut:]
                 else:
                     out.append(data)
                 break
-            out.append(data[:found.start()])
-            data = data[found.start():]
+            before, data = data[:found.start()], data[found.start():]
+            tag = PREFIX.search(before)
+            tag, before = (before[tag.start():], before[:tag.start()]) if tag else (b"", before)
+            out.append(before)
             nl = data.find(b"\n")
             if nl < 0:
-                self.held = data
+                self.held = tag + data
                 break
             line, data = data[:nl + 1], data[nl + 1:]
             if not any(s in line for s in self.spurious):
-                out.append(line)
+                out.append(tag + line)
         if any(out):
             self.write(b"".join(out))
 

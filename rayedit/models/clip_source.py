@@ -10,20 +10,25 @@ from rayedit.models.errors import ModelLoadError
 TINY_CLIP = "rayedit-tiny-clip"
 CLIP_PRESETS = {"tiny": TINY_CLIP}
 TOY_CLIP = "toy-clip"
-TOY_CLIP_DIR = Path(__file__).resolve().parent.parent / "toy" / "weights" / TOY_CLIP
+TOY_CLIP_V2 = "toy-clip-v2"
+TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toy" / "weights"
+TOY_CLIP_DIR = TOY_WEIGHTS / TOY_CLIP
+TOY_CLIPS = {TOY_CLIP: "clip", TOY_CLIP_V2: "clip-v2"}
+"""The toy worlds' CLIPs (v1: one object at 32 px; v2: 64-px scenes) and the `rayedit toy train` name of each."""
 
 
-def toy_clip_shipped() -> bool:
-    """Whether the package holds the trained toy CLIP."""
-    return (TOY_CLIP_DIR / "open_clip_config.json").is_file()
+def toy_clip_shipped(name: str = TOY_CLIP) -> bool:
+    """Whether the package holds the trained toy CLIP ``name``."""
+    return (TOY_WEIGHTS / name / "open_clip_config.json").is_file()
 
 
 def folder_name(model: str) -> str | None:
     """open_clip's schema name for a self-describing checkpoint (toy preset, folder, hub), else None."""
-    if model == TOY_CLIP:
-        if not toy_clip_shipped():
-            raise ModelLoadError(f"toy CLIP has no weights at {TOY_CLIP_DIR}; build them: `rayedit toy train clip`")
-        return f"local-dir:{TOY_CLIP_DIR}"
+    if model in TOY_CLIPS:
+        if not toy_clip_shipped(model):
+            raise ModelLoadError(f"{model} has no weights at {TOY_WEIGHTS / model}; build them: `rayedit toy train "
+                                 f"{TOY_CLIPS[model]} --out DIR` and pass DIR as the CLIP model")
+        return f"local-dir:{TOY_WEIGHTS / model}"
     if model.startswith(("local-dir:", "hf-hub:")):
         return model
     if (Path(model).expanduser() / "open_clip_config.json").is_file():

@@ -125,8 +125,8 @@ def demo_spec(root: str, steps: int, edit: DemoEdit) -> dict:
     """The demo's job spec (written to ``root/job.yaml`` so a user can rerun or adapt it). With a colour edit the
     scores aim at each caption with the colour word replaced (so ``clip_direction`` is computed). No score filters:
     the demo shows every edit, good or bad, next to the oracle's verdict. The v1 toy CLIP scores only v1 images
-    (it was trained on one 32-px object per image); toy-sd scenes get LPIPS only. Scores run in the edit actor
-    (``resources.score.colocate``): one process start and one set of imports fewer on a small machine."""
+    (it was trained on one 32-px object per image); toy-sd scenes get LPIPS only. The scores run in the edit actor
+    (``resources.score.colocate``'s default on CPU)."""
     score: dict = {"clip": {"model": demo_clip()}, "lpips": {"random_backbone": True}}
     if edit.task:
         score = {"clip": None, "lpips": {"random_backbone": True}}
@@ -140,7 +140,6 @@ def demo_spec(root: str, steps: int, edit: DemoEdit) -> dict:
         "editor": edit.editor,
         "score": score,
         "output": {"url": f"{root}/output"},
-        "resources": {"score": {"colocate": True}},  # scores in the edit actor: first results ~25% sooner on 2 cores
     }
 
 

@@ -214,7 +214,7 @@ def stage_plans(plan: JobPlan) -> list:
     score_only = editor.kind == "none"
 
     scoring = bool(score_names(score) or embeddings)  # score actors only when they score (they import torch)
-    colocate = scoring and res.score.colocate and not score_only
+    colocate = scoring and res.score.colocated_with(res.edit) and not score_only
 
     def scores():
         from rayedit.stages.score import ScoreImages

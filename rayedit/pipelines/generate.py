@@ -98,7 +98,7 @@ def stage_plans(plan: GeneratePlan) -> list:
     prov, embeddings, io, light = settings(spec), spec.dedup is not None, res.io_batch_size, 0.25
     gen = res.generate
 
-    colocate = clip is not None and res.score.colocate
+    colocate = clip is not None and res.score.colocated_with(gen)
 
     def scores():
         from rayedit.stages.score import ScoreImages

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from rayedit.toy.clip_v2_batches import v2_batch_at
 from rayedit.toy.generator import sample_at
 
 TOY_CLIP_CONFIG = {
@@ -28,6 +29,15 @@ TOY_CLIP_CONFIG = {
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 """ViT on 4x4 patches of 32-px images; a 2-layer text transformer. Captions of the toy world are ~11 tokens."""
+
+TOY_CLIP_V2_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 3, "width": 128, "patch_size": 8, "head_width": 32, "mlp_ratio": 2.0},
+    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+"""The v2 world's CLIP (toy-clip-v2): the same towers on 8x8 patches of 64-px scenes; captions up to ~19 tokens."""
+
+CONFIGS = {"v1": TOY_CLIP_CONFIG, "v2": TOY_CLIP_V2_CONFIG}
 
 PREPROCESS = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bicubic", "resize_mode": "shortest"}
 
@@ -47,6 +57,9 @@ class ClipTrainConfig:
     """Generator stream used for training; evaluation uses other seeds."""
     max_minutes: float = 0.0
     """Stop early after this many minutes (0: no limit)."""
+    world: str = "v1"
+    """``v1``: one object per 32-px image (toy-clip); ``v2``: 64-px scenes, each beside its one-object recolour
+    (toy-clip-v2, :mod:`rayedit.toy.clip_v2_batches`)."""
 
 
 def caption_variant(sample, rng: np.random.Generator, short_share: float) -> tuple[str, tuple]:
@@ -89,26 +102,28 @@ def soft_contrastive_loss(logits: torch.Tensor, match: torch.Tensor) -> torch.Te
     return (loss_i + loss_t) / 2
 
 
-def build_clip() -> torch.nn.Module:
-    """A fresh toy CLIP (random weights) from TOY_CLIP_CONFIG."""
-    return open_clip.CustomTextCLIP(**TOY_CLIP_CONFIG)
+def build_clip(world: str = "v1") -> torch.nn.Module:
+    """A fresh toy CLIP (random weights) of ``world``'s config."""
+    return open_clip.CustomTextCLIP(**CONFIGS[world])
 
 
-def save_clip(model: torch.nn.Module, out_dir: Path) -> None:
+def save_clip(model: torch.nn.Module, out_dir: Path, world: str = "v1") -> None:
     """open_clip folder layout; the token table in fp16, everything else fp32."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if k.endswith("token_embedding.weight") else v).contiguous()
              for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / "open_clip_model.safetensors"))
-    cfg = {"model_cfg": {**TOY_CLIP_CONFIG, "custom_text": True}, "preprocess_cfg": PREPROCESS}
+    cfg = {"model_cfg": {**CONFIGS[world], "custom_text": True}, "preprocess_cfg": PREPROCESS}
     (out_dir / "open_clip_config.json").write_text(json.dumps(cfg, indent=2))
 
 
 def train_clip(out_dir: str | Path, cfg: ClipTrainConfig = ClipTrainConfig(), progress: bool = True) -> dict:
     """Train the toy CLIP and save it (open_clip folder layout + train.json) under ``out_dir``."""
+    if cfg.world not in CONFIGS:
+        raise ValueError(f"world must be one of {sorted(CONFIGS)}, not {cfg.world!r}")
     torch.manual_seed(cfg.seed)
-    model = build_clip().train()
-    tokenizer = open_clip.SimpleTokenizer(context_length=TOY_CLIP_CONFIG["text_cfg"]["context_length"])
+    model = build_clip(cfg.world).train()
+    tokenizer = open_clip.SimpleTokenizer(context_length=CONFIGS[cfg.world]["text_cfg"]["context_length"])
     mean = torch.tensor(PREPROCESS["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(PREPROCESS["std"]).view(1, 3, 1, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
@@ -118,7 +133,10 @@ def train_clip(out_dir: str | Path, cfg: ClipTrainConfig = ClipTrainConfig(), pr
         lr = cfg.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, caps, match = batch_at(cfg, step)
+        if cfg.world == "v2":
+            x, caps, match = v2_batch_at(cfg.data_seed, step, cfg.batch_size, cfg.short_caption_share)
+        else:
+            x, caps, match = batch_at(cfg, step)
         img = F.normalize(model.encode_image((x - mean) / std), dim=-1)
         txt = F.normalize(model.encode_text(tokenizer(caps)), dim=-1)
         loss = soft_contrastive_loss(model.logit_scale.exp().clamp(max=100) * img @ txt.T, match)
@@ -131,7 +149,7 @@ def train_clip(out_dir: str | Path, cfg: ClipTrainConfig = ClipTrainConfig(), pr
         if cfg.max_minutes and time.time() - start > cfg.max_minutes * 60:
             break
     out_dir = Path(out_dir)
-    save_clip(model.eval(), out_dir)
+    save_clip(model.eval(), out_dir, cfg.world)
     info = {"config": asdict(cfg), "steps_done": step + 1, "minutes": (time.time() - start) / 60,
             "final_loss_mean_last_50": float(np.mean(losses[-50:])),
             "params": sum(p.numel() for p in model.parameters())}
