@@ -20,6 +20,10 @@ TOY_MODELS = {"ddpm": "toy-ddpm", "clip": "toy-clip", "text-ddpm": "toy-text-ddp
 """What `rayedit toy train` (and `python -m research eval`) accept, and the preset each one is."""
 
 
+CLIP_V2_DEFAULTS = {"steps": 1000, "data_seed": 23001}
+"""The shipped toy-clip-v2's settings (its own generator stream; v1's toy-clip keeps ClipTrainConfig's defaults)."""
+
+
 TOY_SD_PARTS = ("sd-vae", "sd-unet")
 """toy-sd's training stages for `rayedit toy train` (v2 world, Stable Diffusion layout): the VAE first, then the
 U-Net with its text encoder on that VAE's latents (`--set vae_from=DIR`)."""
@@ -36,8 +40,8 @@ def cmd_toy_train(args) -> int:
         from rayedit.toy.clip_train import ClipTrainConfig, train_clip
 
         overrides = dataclass_overrides(ClipTrainConfig, args.set)
-        world = {"world": "v2"} if args.what == "clip-v2" else {}
-        cfg = ClipTrainConfig(**{**sizes, "max_minutes": args.minutes, **world, **overrides})
+        world = {"world": "v2", **CLIP_V2_DEFAULTS} if args.what == "clip-v2" else {}
+        cfg = ClipTrainConfig(**{**world, **sizes, "max_minutes": args.minutes, **overrides})
         info = train_clip(out, cfg, progress=not args.no_progress)
     else:
         from rayedit.toy.ddpm import DDPMTrainConfig, train_ddpm
