@@ -136,15 +136,20 @@ def cmd_toy_asyrp_ceiling(args) -> int:
 
     from rayedit.config import ModelSpec, SpecError
     from rayedit.models.load import load_diffusion
-    from research.asyrp_ceiling import asyrp_ceiling
+    from research.asyrp_ceiling import asyrp_ceiling, asyrp_ceiling_v2
 
     if args.source == args.target:
         raise SpecError("--source and --target are the same colour: nothing to edit")
     model = load_diffusion(ModelSpec(name=args.model), device="cpu")
-    results = asyrp_ceiling(model, args.source, args.target, n=args.n, fit_n=args.fit_n, steps=args.steps,
-                            t_edit=args.t_edit, t_max=args.t_max, fit_iters=args.fit_iters, lr=args.lr)
+    settings = {"n": args.n, "fit_n": args.fit_n, "steps": args.steps, "t_edit": args.t_edit, "t_max": args.t_max,
+                "fit_iters": args.fit_iters, "lr": args.lr}
+    if args.task:
+        results = asyrp_ceiling_v2(model, args.task, seed=args.seed, where=args.where, **settings)
+    else:
+        results = asyrp_ceiling(model, args.source, args.target, **settings)
     for name, verdict_ in results.items():
-        head = {"editor": name, "model": args.model, "t_edit": args.t_edit, "t_max": args.t_max}
+        head = {"editor": name, "model": args.model, "task": args.task, "where": args.where, "t_edit": args.t_edit,
+                "t_max": args.t_max}
         print(_json.dumps(head | verdict_))
     return 0
 
@@ -342,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--steps", type=int, default=40, help="DDIM steps (default: %(default)s)")
     tc.add_argument("--t-edit", type=int, default=500, help="lowest edited timestep (default: %(default)s)")
     tc.add_argument("--t-max", type=int, default=1000, help="highest edited timestep (default: all, %(default)s)")
+    tc.add_argument("--task", default=None,
+                    help="a v2 task such as 'red->blue': multi-object scenes, judged against the perfect edit with "
+                         "the v2 metrics (use with --model toy-sd); without it, v1 images of --source")
+    tc.add_argument("--seed", type=int, default=31338, help="with --task: the v2 stream (31338: held out)")
+    tc.add_argument("--where", default="mid_block",
+                    help="with --task: the U-Net submodule whose output is h (default: Asyrp's mid_block; e.g. "
+                         "up_blocks.0)")
     tc.set_defaults(fn=cmd_toy_asyrp_ceiling)
 
     tf = sub.add_parser("eval-filters", help="ROC AUC of each score against the oracle's verdict",

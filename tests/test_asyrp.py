@@ -213,9 +213,9 @@ def test_target_images_learn_the_way_back(tiny, monkeypatch):
     deltas, text_dirs = [], []
     real_eps, real_loss = train_mod.plain_and_edited_eps, train_mod.directional_clip_loss
 
-    def spy_eps(model, x, t, delta, context=None):
+    def spy_eps(model, x, t, delta, context=None, where="mid_block"):
         deltas.append(delta)
-        return real_eps(model, x, t, delta, context)
+        return real_eps(model, x, t, delta, context, where)
 
     def spy_loss(clip, edited, src_emb, text_dir):
         text_dirs.append(text_dir.clone())
@@ -298,9 +298,9 @@ def test_reverse_pairs_learn_from_each_target_back_to_its_source(tiny, monkeypat
     deltas, ends = [], []
     real_eps, real_loss = train_mod.plain_and_edited_eps, train_mod.paired_p_loss
 
-    def spy_eps(model, x, t, delta, context=None):
+    def spy_eps(model, x, t, delta, context=None, where="mid_block"):
         deltas.append(delta)
-        return real_eps(model, x, t, delta, context)
+        return real_eps(model, x, t, delta, context, where)
 
     def spy_loss(p_edit, p_src, x0, y, alpha_bar):
         ends.append((x0.clone(), y.clone()))

@@ -113,6 +113,11 @@ class AsyrpTrainSpec(SquareImagesSpec):
     arch: Literal["paper", "seeing"] = "paper"
     """f_t's architecture: ``paper`` (1x1 conv block on h, the authors') or ``seeing`` (our addition: two 3x3 conv
     layers on h that also see the noisy input x_t through a small strided-conv encoder)."""
+    h_space: str = Field("mid_block", pattern=r"^(mid_block|up_blocks\.\d+)$")
+    """The U-Net layer whose output h gets dh: ``mid_block`` (the bottleneck: Asyrp's h-space, the paper's), or
+    ``up_blocks.K``, the output of decoder block K (our addition). On toy-sd's latent U-Net the bottleneck (4x4)
+    cannot make a one-object recolour even with a free dh per image, while ``up_blocks.1`` (16x16) can (`python -m
+    research asyrp-ceiling --where`); K past the U-Net's last block is refused when training starts."""
     output: str
     """Folder (any fsspec URL) for direction.safetensors + direction.json."""
     resources: TrainResources = Field(default_factory=TrainResources)

@@ -165,11 +165,16 @@ def intervals(spec: AsyrpTrainSpec, model, clip, images: torch.Tensor, ts: list[
 def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
     """The whole training run in this process (what the Ray task executes); returns the saved metadata."""
     from rayedit.editors.asyrp.artifact import save_direction
+    from rayedit.editors.asyrp.delta import h_space_shape
     from rayedit.editors.asyrp.pair_mask import keep_changed
     from rayedit.editors.asyrp.train import AsyrpTrainSettings, mean_deltas, train_direction
     from rayedit.models.weights import model_hash
 
     model, clip, ts = _models(spec)
+    try:  # before any image is read
+        h_space_shape(model.unet, spec.h_space)
+    except ValueError as e:
+        raise SpecError(f"{spec.model.name}: {e}") from None
     paired, unpaired, kept, held = None, 0, None, None  # held: pairs held out to pick the strength
     if spec.paired_targets is not None:  # the sources are read once, matched to their targets by key
         src, tgt, unpaired = read_pairs(spec.images, spec.paired_targets, model.resolution, spec.max_images)
@@ -188,7 +193,7 @@ def train_asyrp_local(spec: AsyrpTrainSpec, progress: bool = True) -> dict:
         steps=spec.steps, t_edit=found["t_edit"], lambda_clip=spec.lambda_clip, lambda_recon=spec.lambda_recon,
         lr=spec.lr, optimizer=spec.optimizer, epochs=spec.epochs, batch_size=spec.batch_size, spacing=spec.spacing,
         zero_init=spec.zero_init, seed=spec.seed, arch=spec.arch, t_max=spec.t_max,
-        lr_schedule=spec.lr_schedule)
+        lr_schedule=spec.lr_schedule, h_space=spec.h_space)
     reverse = None if spec.target_images is None else _read_encoded(spec.target_images, spec.max_images, model)
     delta, info = train_direction(model, clip, images, spec.source, spec.target, settings, progress=progress,
                                   target_images=reverse, paired_targets=paired, reverse_pairs=spec.paired_reverse)

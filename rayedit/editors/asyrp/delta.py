@@ -8,13 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rayedit.diffusion.hspace import H_SPACE
+
 
 class DeltaBlock(nn.Module):
     """dh = f_t(h, t): 1x1 conv + Linear(SiLU(time embedding)), GroupNorm(32), SiLU, 1x1 conv; default init."""
 
-    def __init__(self, channels: int, temb_channels: int, groups: int = 32):
+    def __init__(self, channels: int, temb_channels: int, groups: int = 32, h_space: str = H_SPACE):
         super().__init__()
-        self.channels, self.temb_channels = channels, temb_channels
+        self.channels, self.temb_channels, self.h_space = channels, temb_channels, h_space
         self.conv_in = nn.Conv2d(channels, channels, 1)
         self.temb_proj = nn.Linear(temb_channels, channels)
         self.norm = nn.GroupNorm(math.gcd(groups, channels), channels)
@@ -32,7 +34,8 @@ class DeltaBlock(nn.Module):
 
     def arch_meta(self) -> dict:
         """What :func:`build_delta` needs to rebuild this f_t (saved in the direction's JSON)."""
-        return {"arch": self.arch, "channels": self.channels, "temb_channels": self.temb_channels}
+        return {"arch": self.arch, "channels": self.channels, "temb_channels": self.temb_channels,
+                "h_space": self.h_space}
 
 
 class SeeingDeltaBlock(nn.Module):
@@ -46,9 +49,9 @@ class SeeingDeltaBlock(nn.Module):
     arch = "seeing"
 
     def __init__(self, channels: int, temb_channels: int, in_channels: int, downsamples: int, width: int = 128,
-                 groups: int = 32):
+                 groups: int = 32, h_space: str = H_SPACE):
         super().__init__()
-        self.channels, self.temb_channels = channels, temb_channels
+        self.channels, self.temb_channels, self.h_space = channels, temb_channels, h_space
         self.in_channels, self.downsamples, self.width = in_channels, downsamples, width
         norm = math.gcd(groups, width)
         self.conv_in = nn.Conv2d(channels, width, 3, padding=1)
@@ -79,7 +82,8 @@ class SeeingDeltaBlock(nn.Module):
     def arch_meta(self) -> dict:
         """What :func:`build_delta` needs to rebuild this f_t (saved in the direction's JSON)."""
         return {"arch": self.arch, "channels": self.channels, "temb_channels": self.temb_channels,
-                "in_channels": self.in_channels, "downsamples": self.downsamples, "width": self.width}
+                "in_channels": self.in_channels, "downsamples": self.downsamples, "width": self.width,
+                "h_space": self.h_space}
 
 
 ARCHS = ("paper", "seeing")
@@ -89,23 +93,40 @@ ARCHS = ("paper", "seeing")
 def build_delta(meta: dict) -> nn.Module:
     """An untrained f_t of the architecture a direction's JSON names (directions saved before ``arch`` existed
     are ``paper``)."""
-    arch = meta.get("arch", "paper")
+    arch, where = meta.get("arch", "paper"), meta.get("h_space", H_SPACE)  # older directions: the mid block
     if arch == "paper":
-        return DeltaBlock(meta["channels"], meta["temb_channels"])
+        return DeltaBlock(meta["channels"], meta["temb_channels"], h_space=where)
     if arch == "seeing":
         return SeeingDeltaBlock(meta["channels"], meta["temb_channels"], meta["in_channels"], meta["downsamples"],
-                                meta["width"])
+                                meta["width"], h_space=where)
     raise ValueError(f"unknown f_t architecture {arch!r}; this version knows {', '.join(ARCHS)}")
 
 
-def delta_for(unet: nn.Module, zero_init: bool = False, arch: str = "paper") -> nn.Module:
-    """A fresh f_t sized for ``unet``'s middle block, time embedding and (``seeing``) input. ``zero_init``: the last
-    conv starts at 0, so dh = 0 before training (the official code keeps PyTorch's default init, where dh starts as
-    random noise of ~1/3 of h's scale on the toy DDPM). ``seeing`` is ``max(128, C)`` channels wide, C = h's."""
+def h_space_shape(unet: nn.Module, h_space: str = H_SPACE) -> tuple[int, int]:
+    """(channels, halvings of the input's resolution) of h at ``h_space``: ``mid_block`` (Asyrp's bottleneck) or
+    ``up_blocks.K`` (the output of decoder block K, after its upsampler)."""
+    widths = list(unet.config.block_out_channels)
+    levels = len(widths) - 1
+    if h_space == "mid_block":
+        return widths[-1], levels
+    block = h_space.removeprefix("up_blocks.")
+    if h_space.startswith("up_blocks.") and block.isdigit() and int(block) <= levels:
+        k = int(block)
+        return widths[::-1][k], max(levels - 1 - k, 0)  # every decoder block but the last upsamples
+    raise ValueError(f"h_space {h_space!r}: use mid_block or up_blocks.K with K in 0..{levels} (this U-Net has "
+                     f"{levels + 1} decoder blocks)")
+
+
+def delta_for(unet: nn.Module, zero_init: bool = False, arch: str = "paper", h_space: str = H_SPACE) -> nn.Module:
+    """A fresh f_t sized for h at ``h_space`` of ``unet`` (default its middle block), its time embedding and
+    (``seeing``) input. ``zero_init``: the last conv starts at 0, so dh = 0 before training (the official code keeps
+    PyTorch's default init, where dh starts as random noise of ~1/3 of h's scale on the toy DDPM). ``seeing`` is
+    ``max(128, C)`` channels wide, C = h's."""
     cfg = unet.config
-    meta = {"arch": arch, "channels": cfg.block_out_channels[-1],
-            "temb_channels": unet.time_embedding.linear_2.out_features, "in_channels": cfg.in_channels,
-            "downsamples": len(cfg.block_out_channels) - 1, "width": max(128, cfg.block_out_channels[-1])}
+    channels, downsamples = h_space_shape(unet, h_space)
+    meta = {"arch": arch, "channels": channels, "temb_channels": unet.time_embedding.linear_2.out_features,
+            "in_channels": cfg.in_channels, "downsamples": downsamples, "width": max(128, channels),
+            "h_space": h_space}
     f = build_delta(meta)
     if zero_init:
         nn.init.zeros_(f.conv_out.weight)
@@ -120,9 +141,15 @@ class CombinedDelta(nn.Module):
         super().__init__()
         if len(deltas) != len(strengths) or not deltas:
             raise ValueError("give one strength per direction, and at least one direction")
+        places = {getattr(f, "h_space", H_SPACE) for f in deltas}
+        if len(places) > 1:
+            raise ValueError(f"directions trained at different h-spaces ({', '.join(sorted(places))}) cannot be "
+                             "combined: each edit adds dh to one U-Net layer")
         self.deltas = nn.ModuleList(deltas)
         self.strengths = list(strengths)
         self.scale = scale
+        self.h_space = places.pop()
+        """Where every combined direction adds its dh."""
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor, x: torch.Tensor | None = None,
                 active: list[bool] | None = None) -> torch.Tensor:

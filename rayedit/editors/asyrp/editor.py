@@ -79,7 +79,7 @@ class AsyrpEditor:
                 on = self._active(t)
                 delta = ((lambda h, temb, x=x, on=on: self.delta(h, temb, x, on)) if not self.fixed
                          else (lambda h, temb, dh=self.fixed[t]: dh.expand_as(h)))
-                eps, eps_edit = plain_and_edited_eps(m, x, t, delta, context)
+                eps, eps_edit = plain_and_edited_eps(m, x, t, delta, context, self.delta.h_space)
                 x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)
                 continue
             eta = 1.0 if self.boost and t < self.t_boost else 0.0

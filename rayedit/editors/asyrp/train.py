@@ -36,6 +36,8 @@ class AsyrpTrainSettings:
     """Highest timestep that gets dh (None: T, the paper's [T, t_edit] interval)."""
     lr_schedule: str = "constant"
     """``constant`` (the authors'), or ``cosine``: the learning rate decays to 0 over all optimizer steps."""
+    h_space: str = "mid_block"
+    """The U-Net layer whose output gets dh (delta.h_space_shape): Asyrp's ``mid_block``, or ``up_blocks.K``."""
 
 
 def edit_indices(ts: list[int], t_edit: int, t_max: int | None = None) -> list[int]:
@@ -78,7 +80,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
     torch.manual_seed(settings.seed)
     model.unet.requires_grad_(False)
     clip.model.requires_grad_(False)
-    delta = delta_for(model.unet, settings.zero_init, settings.arch).to(model.device)
+    delta = delta_for(model.unet, settings.zero_init, settings.arch, settings.h_space).to(model.device)
     params = list(delta.parameters())
     opt = (torch.optim.SGD(params, lr=settings.lr) if settings.optimizer == "sgd"
            else torch.optim.Adam(params, lr=settings.lr))
@@ -122,7 +124,7 @@ def train_direction(model, clip, images: torch.Tensor, source: str, target: str,
             def signed(h, temb, x=x, sign=sign):
                 return sign * delta(h, temb, x)  # Eq. 8; dh = -f_t(h) going back
 
-            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], signed, context)
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], signed, context, delta.h_space)
             p_edit = predicted_x0(x, eps_edit, a[i + 1])
             if y is None:
                 p_src = predicted_x0(x, eps, a[i + 1]).detach()
@@ -185,7 +187,7 @@ def mean_deltas(model, delta: torch.nn.Module, images: torch.Tensor, steps: int,
                 seen.append(dh.sum(0))
                 return dh
 
-            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record, context)
+            eps, eps_edit = plain_and_edited_eps(model, x, ts[i], record, context, delta.h_space)
             x = ddim_step(x, eps, a[i + 1], a[i], eps_for_x0=eps_edit)  # Asyrp Eq. 8, as in training
         batch_sums = torch.stack(seen)
         sums = batch_sums if sums is None else sums + batch_sums
