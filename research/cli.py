@@ -247,6 +247,23 @@ def cmd_dds_gradients(args) -> int:
     return 0
 
 
+def cmd_contrast_probe(args) -> int:
+    """What colour one DDS step asks for on a v2 recolour task, for edits that keep and that flip the object's
+    contrast against its background (research/contrast_probe.py): one JSON line per (group, timestep)."""
+    from rayedit.config import ModelSpec
+    from rayedit.models.load import load_diffusion
+    from rayedit.toy.edit_tasks import EditTask
+    from research.contrast_probe import contrast_probe, summarise
+
+    torch_threads(args.threads)
+    model = load_diffusion(ModelSpec(name=args.model), device="cpu")
+    task = EditTask.parse(args.task)
+    rows = contrast_probe(model, task, args.n, args.seed, args.t, args.cfg)
+    for row in summarise(rows, task.target):
+        print(json.dumps({"model": args.model, "task": args.task, "seed": args.seed, "cfg": args.cfg} | row))
+    return 0
+
+
 def cmd_dds_sweep(args) -> int:
     """Zero-shot DDS / SDS on the first --n scenes of a v2 task, every combination of --loss, --lr, --cfg and
     --steps, judged against the perfect edits (research/dds_sweep.py): one JSON line each. Tune on a seed that is
@@ -396,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--threads", type=int, help="torch CPU threads")
     tg.add_argument("--rows", help="write every scene's numbers here (JSON lines)")
     tg.set_defaults(fn=cmd_dds_gradients)
+    tc = sub.add_parser("contrast-probe", help="the colour one DDS step asks for, by contrast kept / flipped",
+                        description=cmd_contrast_probe.__doc__)
+    tc.add_argument("--model", default="toy-sd", help="a text-conditioned latent model (preset, folder, hub id)")
+    tc.add_argument("--task", default="red->yellow", help="a v2 recolour task")
+    tc.add_argument("--n", type=int, default=96, help="scenes of the task")
+    tc.add_argument("--seed", type=int, default=31339, help="the v2 stream (31339: the tuning stream)")
+    tc.add_argument("--t", type=int, nargs="+", default=[100, 200, 400, 600, 800])
+    tc.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (diffusers' s)")
+    tc.add_argument("--threads", type=int, help="torch CPU threads")
+    tc.set_defaults(fn=cmd_contrast_probe)
     tw = sub.add_parser("dds-sweep", help="zero-shot DDS / SDS settings judged on a v2 task",
                         description=cmd_dds_sweep.__doc__)
     tw.add_argument("--model", default="toy-sd", help="a text-conditioned model (preset, folder, hub id)")

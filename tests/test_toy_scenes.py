@@ -63,6 +63,21 @@ def test_edit_task_parsing_and_rules():
         assert _read_exactly(ts.target, ts.target_image)
 
 
+def test_an_edit_flips_contrast_when_the_object_changes_side_of_the_backgrounds_brightness():
+    from rayedit.toy.scenes import Scene, SceneObject
+
+    def scene(background, cy=32.0):
+        return Scene((SceneObject("red", "square", 32.0, cy, 8.0),), background)
+
+    yellow, blue = EditTask.parse("red->yellow"), EditTask.parse("red->blue")
+    assert yellow.flips_contrast(scene("gray"))  # red (luma 94) darker than gray (150), yellow (192) lighter
+    assert not blue.flips_contrast(scene("gray")) and not yellow.flips_contrast(scene("black"))
+    assert not yellow.flips_contrast(scene("white"))
+    # on the top-to-bottom light-to-dark gradient it depends on where the object is
+    assert not yellow.flips_contrast(scene("gradient", cy=10.0)) and yellow.flips_contrast(scene("gradient", cy=30.0))
+    assert not EditTask.parse("red square->circle").flips_contrast(scene("gray"))
+
+
 @pytest.mark.parametrize("task", ["red->blue", "green square->circle"])
 def test_metrics_score_the_perfect_edit_highest(task):
     task = EditTask.parse(task)
@@ -115,5 +130,10 @@ def test_judge_reads_a_jobs_output_and_scores_it_against_the_perfect_edits(tmp_p
     assert (good["samples"], good["edited"], good["failed"], good["n"]) == (6, 5, 1, 5)  # failed ones not judged
     assert good["success_iou_0.9"] == 1.0 and good["psnr_median"] == math.inf
     assert bad["target_reached"] == 0.0 and bad["kept_objects_read"] == 1.0
+    for name in ("by_background", "by_objects", "by_contrast"):  # each sample in one group; each group perfect
+        assert sum(g["n"] for g in good[name].values()) == 5
+        assert all(g["success_iou_0.9"] == 1.0 for g in good[name].values())
+        assert all(g["target_reached"] == 0.0 for g in bad[name].values())
+    assert set(good["by_objects"]) <= {"1", "2", "3"}
     with pytest.raises(ValueError, match="does not apply"):
         judge_job(str(tmp_path / "perfect"), "red->green", HELD_OUT_SEED + 1)

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rayedit.toy.generator import COLOURS, SHAPES
-from rayedit.toy.scenes import RES, Scene, edited_scene_at, scene_at
+from rayedit.toy.scenes import RES, Scene, background_image, edited_scene_at, object_mask, scene_at
+
+LUMA = np.array([0.299, 0.587, 0.114])
+"""Rec. 601 luma weights: an RGB colour's brightness."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,17 @@ class EditTask:
         """The perfect edit of ``scene``."""
         change = {"shape": self.target} if self.kind == "reshape" else {"colour": self.target}
         return scene.with_object(scene.find(self.colour), **change)
+
+    def flips_contrast(self, scene: Scene) -> bool:
+        """Whether the recolour turns the object from darker than the background behind it to lighter, or back
+        (luma of the colours vs the background's mean luma under the object's mask): red -> yellow on gray does,
+        red -> blue on gray does not. Always False for a reshape."""
+        if self.kind == "reshape":
+            return False
+        obj = scene.objects[scene.find(self.colour)]
+        behind = float(background_image(scene)[object_mask(obj)].mean(axis=0) @ LUMA)
+        return (float(np.asarray(COLOURS[self.colour]) @ LUMA) > behind) != (
+            float(np.asarray(COLOURS[self.target]) @ LUMA) > behind)
 
     @property
     def replace(self) -> dict[str, str]:

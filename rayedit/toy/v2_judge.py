@@ -41,12 +41,31 @@ def judge_each(images: dict[str, np.ndarray], task: str, seed: int) -> dict[str,
     return rows
 
 
+def breakdown(rows: dict[str, dict], task: str, seed: int) -> dict[str, dict[str, dict]]:
+    """Success at IoU 0.9 and target reached per background kind, per number of objects in the scene and by
+    whether the edit flips the object's contrast against its background (:meth:`EditTask.flips_contrast`), from
+    :func:`judge_each`'s rows of stream ``seed``: where an editor fails, not only how often."""
+    edit = EditTask.parse(task)
+    groups: dict[str, dict[str, list[dict]]] = {"by_background": {}, "by_objects": {}, "by_contrast": {}}
+    for key, row in rows.items():
+        scene = scene_at(seed, int(SCENE_KEY.match(key).group(1)))[0]
+        groups["by_background"].setdefault(scene.background, []).append(row)
+        groups["by_objects"].setdefault(str(len(scene.objects)), []).append(row)
+        groups["by_contrast"].setdefault("flipped" if edit.flips_contrast(scene) else "kept", []).append(row)
+    return {name: {g: {"n": len(rs), "success_iou_0.9": float(np.mean([r["success_iou_0.9"] for r in rs])),
+                       "target_reached": float(np.mean([r["target_reached"] for r in rs]))}
+                   for g, rs in sorted(by.items())} for name, by in groups.items()}
+
+
 def judge_job(output_url: str, task: str, seed: int) -> dict:
-    """A finished job's statuses (from its manifest) and the metrics of its edited samples."""
+    """A finished job's statuses (from its manifest), the metrics of its edited samples and their breakdown by
+    background and object count."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(f"{output_url.rstrip('/')}/manifest.parquet", columns=["key", "status"]).to_pylist()
     edited = {r["key"] for r in rows if r["status"] == "edited"}
     images = {k: v for k, v in output_images(output_url).items() if k in edited}
     statuses = {s: sum(r["status"] == s for r in rows) for s in ("edited", "filtered", "failed")}
-    return {"task": task, "seed": seed, "samples": len(rows), **statuses, **judge_images(images, task, seed)}
+    each = judge_each(images, task, seed)
+    return {"task": task, "seed": seed, "samples": len(rows), **statuses, **summarise(list(each.values())),
+            **breakdown(each, task, seed)}

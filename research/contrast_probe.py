@@ -1,0 +1,84 @@
+"""What colour one DDS step asks for, split by whether the edit flips the object's contrast against its background.
+
+For each scene of a v2 recolour task the source latent is noised at t; the x0 the model predicts from it under the
+target caption minus the x0 it predicts under the source caption (CFG as given) is the change DDS's gradient pushes
+toward (DDS Eq. 5, the gradient up to the factor sqrt(alpha_t)/sqrt(1 - alpha_t)). That change is added to the
+source latent in full, decoded, and the oracle reads the object at the target's place: does this step's push alone
+make the asked colour, another colour, or no object? Also the cosine of the change with the perfect edit's latent
+change, and the size of that perfect change. Scenes are grouped by :meth:`EditTask.flips_contrast` (red -> yellow on
+gray: a darker-than-background object must become lighter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rayedit.diffusion.ddim import predicted_x0
+from rayedit.stages.model_output import to_model_range, to_uint8
+from rayedit.toy.edit_tasks import EditTask, task_samples
+from rayedit.toy.scene_oracle import read_scene
+
+
+def _colour_at(img: np.ndarray, cx: float, cy: float) -> str:
+    """The colour the oracle reads for the object covering (or centred within 4 px of) (cx, cy): a palette colour,
+    'off-palette' or 'none' (no object there)."""
+    y, x = min(int(cy), img.shape[0] - 1), min(int(cx), img.shape[1] - 1)
+    near = [o for o in read_scene(img).objects if np.hypot(o.cx - cx, o.cy - cy) <= 4.0 or o.mask[y, x]]
+    if not near:
+        return "none"
+    return min(near, key=lambda o: np.hypot(o.cx - cx, o.cy - cy)).colour or "off-palette"
+
+
+@torch.no_grad()
+def contrast_probe(model, task: EditTask, n: int, seed: int, timesteps: list[int], guidance_scale: float,
+                   batch: int = 16) -> list[dict]:
+    """One row per (scene, timestep): the contrast group, the colour read after the step's full push, and the
+    push's cosine with (and norm against) the perfect edit's latent change."""
+    gen = task_samples(task, seed)
+    samples = [next(gen) for _ in range(n)]
+    noise_gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for start in range(0, n, batch):
+        part = samples[start:start + batch]
+        z_src = model.encode(to_model_range(np.stack([s.source_image for s in part])))
+        z_perfect = model.encode(to_model_range(np.stack([s.target_image for s in part])))
+        wanted = (z_perfect - z_src).flatten(1)
+        uncond = model.empty_prompt_context(len(part))
+        eps_src = model.eps_fn(model.embed_prompts([s.source.caption for s in part]), uncond, guidance_scale)
+        eps_tgt = model.eps_fn(model.embed_prompts([s.target.caption for s in part]), uncond, guidance_scale)
+        for t in timesteps:
+            a = float(model.alphas_cumprod[t])
+            z_t = a**0.5 * z_src + (1 - a) ** 0.5 * torch.randn(z_src.shape, generator=noise_gen)
+            push = predicted_x0(z_t, eps_tgt(z_t, t), a) - predicted_x0(z_t, eps_src(z_t, t), a)  # DDS Eq. 5 in x0
+            pushed = to_uint8(model.decode(z_src + push))
+            cos = torch.nn.functional.cosine_similarity(push.flatten(1), wanted, dim=1)
+            for i, s in enumerate(part):
+                goal = s.target.objects[s.source.find(task.colour)]
+                rows.append({"t": t, "contrast": "flipped" if task.flips_contrast(s.source) else "kept",
+                             "colour": _colour_at(pushed[i], goal.cx, goal.cy), "cosine": float(cos[i]),
+                             "norm_ratio": float(push[i].norm() / wanted[i].norm()),
+                             "perfect_change": float(wanted[i].norm())})
+    return rows
+
+
+def summarise(rows: list[dict], target: str) -> list[dict]:
+    """Per (contrast group, timestep): scenes, share read as the target colour, as 'none', the commonest other
+    colour, median cosine, median push / perfect-change norm ratio and the perfect change's median norm."""
+    out = []
+    for group in ("kept", "flipped"):
+        for t in sorted({r["t"] for r in rows}):
+            sel = [r for r in rows if r["contrast"] == group and r["t"] == t]
+            if not sel:
+                continue
+            colours = [r["colour"] for r in sel]
+            others = [c for c in colours if c not in (target, "none")]
+            out.append({"contrast": group, "t": t, "n": len(sel),
+                        "reads_target": colours.count(target) / len(sel),
+                        "reads_none": colours.count("none") / len(sel),
+                        "commonest_other": max(set(others), key=others.count) if others else None,
+                        "reads_other": len(others) / len(sel),
+                        "cosine_median": float(np.median([r["cosine"] for r in sel])),
+                        "norm_ratio_median": float(np.median([r["norm_ratio"] for r in sel])),
+                        "perfect_change_median": float(np.median([r["perfect_change"] for r in sel]))})
+    return out
