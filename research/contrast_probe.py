@@ -4,9 +4,11 @@ For each scene of a v2 recolour task the source latent is noised at t; the x0 th
 target caption minus the x0 it predicts under the source caption (CFG as given) is the change DDS's gradient pushes
 toward (DDS Eq. 5, the gradient up to the factor sqrt(alpha_t)/sqrt(1 - alpha_t)). That change is added to the
 source latent in full, decoded, and the oracle reads the object at the target's place: does this step's push alone
-make the asked colour, another colour, or no object? Also the cosine of the change with the perfect edit's latent
-change, and the size of that perfect change. Scenes are grouped by :meth:`EditTask.flips_contrast` (red -> yellow on
-gray: a darker-than-background object must become lighter).
+make the asked colour, another colour, or no object? The same for the push resized to the perfect edit's latent
+change (what its direction alone makes, whatever the step size or guidance scale: with z = z_src both branches share
+the unconditional prediction, so CFG scales the push and leaves its direction). Also the cosine of the push with the
+perfect edit's latent change, and the size of that perfect change. Scenes are grouped by
+:meth:`EditTask.flips_contrast` (red -> yellow on gray: a darker-than-background object must become lighter).
 """
 
 from __future__ import annotations
@@ -52,19 +54,23 @@ def contrast_probe(model, task: EditTask, n: int, seed: int, timesteps: list[int
             z_t = a**0.5 * z_src + (1 - a) ** 0.5 * torch.randn(z_src.shape, generator=noise_gen)
             push = predicted_x0(z_t, eps_tgt(z_t, t), a) - predicted_x0(z_t, eps_src(z_t, t), a)  # DDS Eq. 5 in x0
             pushed = to_uint8(model.decode(z_src + push))
+            size = wanted.norm(dim=1) / push.flatten(1).norm(dim=1).clamp_min(1e-8)
+            resized = to_uint8(model.decode(z_src + push * size[:, None, None, None]))  # the perfect change's size
             cos = torch.nn.functional.cosine_similarity(push.flatten(1), wanted, dim=1)
             for i, s in enumerate(part):
                 goal = s.target.objects[s.source.find(task.colour)]
                 rows.append({"t": t, "contrast": "flipped" if task.flips_contrast(s.source) else "kept",
-                             "colour": _colour_at(pushed[i], goal.cx, goal.cy), "cosine": float(cos[i]),
+                             "colour": _colour_at(pushed[i], goal.cx, goal.cy),
+                             "colour_resized": _colour_at(resized[i], goal.cx, goal.cy), "cosine": float(cos[i]),
                              "norm_ratio": float(push[i].norm() / wanted[i].norm()),
                              "perfect_change": float(wanted[i].norm())})
     return rows
 
 
 def summarise(rows: list[dict], target: str) -> list[dict]:
-    """Per (contrast group, timestep): scenes, share read as the target colour, as 'none', the commonest other
-    colour, median cosine, median push / perfect-change norm ratio and the perfect change's median norm."""
+    """Per (contrast group, timestep): scenes, share read as the target colour (after the full push, and after the
+    push resized to the perfect change), as 'none', the commonest other colour, median cosine, median push /
+    perfect-change norm ratio and the perfect change's median norm."""
     out = []
     for group in ("kept", "flipped"):
         for t in sorted({r["t"] for r in rows}):
@@ -73,8 +79,10 @@ def summarise(rows: list[dict], target: str) -> list[dict]:
                 continue
             colours = [r["colour"] for r in sel]
             others = [c for c in colours if c not in (target, "none")]
+            resized = [r["colour_resized"] for r in sel]
             out.append({"contrast": group, "t": t, "n": len(sel),
                         "reads_target": colours.count(target) / len(sel),
+                        "reads_target_resized": resized.count(target) / len(sel),
                         "reads_none": colours.count("none") / len(sel),
                         "commonest_other": max(set(others), key=others.count) if others else None,
                         "reads_other": len(others) / len(sel),

@@ -78,6 +78,20 @@ def test_local_ray_is_on_loopback(ray_local):
     assert all(n["NodeManagerAddress"] == "127.0.0.1" for n in ray.nodes())
 
 
+def test_local_ray_workers_find_their_own_cluster_and_the_driver_env_is_untouched(ray_local):
+    import os
+
+    @ray.remote
+    def worker_address():
+        return os.environ.get("RAY_ADDRESS")
+
+    # Ray code in workers that looks the cluster up by "auto" (Ray Train's placement-group cleaner) must find this
+    # one even when another Ray runs on the machine; programs the driver starts later must still start their own
+    assert ray.get(worker_address.remote()) == ray.get_runtime_context().gcs_address
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert "RAY_ADDRESS" not in os.environ and "RAY_GCS_SERVER_PORT" not in os.environ
+
+
 def test_s3_job_accounts_for_every_sample_and_resumes(ray_local, s3_bucket):
     endpoint, bucket = s3_bucket
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, use_listings_cache=False)

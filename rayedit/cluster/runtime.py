@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 
 import ray
 
@@ -52,13 +54,36 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, state_api:
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
         # address="local": a new instance even when /tmp/ray names another (a `ray start` cluster, or a stale file
         # left by one that died - without it, ray.init tries to join that address and fails on num_cpus)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=state_api, dashboard_host=LOCAL_ADDRESS,
-                 _node_ip_address=LOCAL_ADDRESS,
-                 logging_level=logging.WARNING, configure_logging=True)
+        with _workers_know_their_cluster():
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=state_api, dashboard_host=LOCAL_ADDRESS,
+                     _node_ip_address=LOCAL_ADDRESS,
+                     logging_level=logging.WARNING, configure_logging=True)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # rayedit shows one samples bar; Ray's per-operator log lines are noise
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     return describe()
+
+
+@contextlib.contextmanager
+def _workers_know_their_cluster():
+    """Start the local Ray's GCS on a free port of 127.0.0.1 and give its processes (they inherit the environment
+    of this moment) ``RAY_ADDRESS`` naming it. Ray's own code in workers that finds the cluster by "auto" (Ray
+    Train's placement-group cleaner, through the State API) otherwise fails with "Found multiple active Ray
+    instances" whenever a second Ray runs on the machine. This process's environment is restored afterwards, so
+    programs it starts later still start their own Ray."""
+    with socket.socket() as s:
+        s.bind((LOCAL_ADDRESS, 0))
+        port = s.getsockname()[1]
+    saved = {k: os.environ.get(k) for k in ("RAY_GCS_SERVER_PORT", "RAY_ADDRESS")}
+    os.environ["RAY_GCS_SERVER_PORT"], os.environ["RAY_ADDRESS"] = str(port), f"{LOCAL_ADDRESS}:{port}"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def joined_cluster_runtime_env(environ) -> dict | None:

@@ -17,5 +17,6 @@ def test_one_dds_step_cannot_flip_an_objects_contrast_on_toy_sd():
     by = {s["contrast"]: s for s in summarise(rows, "yellow")}
     # measured on these 24 tuning scenes: kept 15 of 17 yellow, flipped 0 of 7 (96 scenes: 0.89 vs 0.09)
     assert by["kept"]["reads_target"] >= 0.6 and by["flipped"]["reads_target"] <= 0.3
+    assert by["kept"]["reads_target_resized"] >= 0.6 and by["flipped"]["reads_target_resized"] <= 0.3
     assert by["flipped"]["perfect_change_median"] > 1.5 * by["kept"]["perfect_change_median"]
     assert by["flipped"]["norm_ratio_median"] < by["kept"]["norm_ratio_median"]
