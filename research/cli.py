@@ -259,7 +259,7 @@ def cmd_contrast_probe(args) -> int:
     model = load_diffusion(ModelSpec(name=args.model), device="cpu")
     task = EditTask.parse(args.task)
     rows = contrast_probe(model, task, args.n, args.seed, args.t, args.cfg)
-    for row in summarise(rows, task.target):
+    for row in summarise(rows, task.target, by=args.by):
         print(json.dumps({"model": args.model, "task": args.task, "seed": args.seed, "cfg": args.cfg} | row))
     return 0
 
@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--seed", type=int, default=31339, help="the v2 stream (31339: the tuning stream)")
     tc.add_argument("--t", type=int, nargs="+", default=[100, 200, 400, 600, 800])
     tc.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (diffusers' s)")
+    tc.add_argument("--by", choices=["contrast", "target_contrast"], default="contrast",
+                    help="group scenes by contrast kept / flipped, or by the edited object's contrast (|luma "
+                         "difference| with the background behind it: <25, 25-50, 50-100, >=100)")
     tc.add_argument("--threads", type=int, help="torch CPU threads")
     tc.set_defaults(fn=cmd_contrast_probe)
     tw = sub.add_parser("dds-sweep", help="zero-shot DDS / SDS settings judged on a v2 task",

@@ -76,6 +76,16 @@ def test_an_edit_flips_contrast_when_the_object_changes_side_of_the_backgrounds_
     # on the top-to-bottom light-to-dark gradient it depends on where the object is
     assert not yellow.flips_contrast(scene("gradient", cy=10.0)) and yellow.flips_contrast(scene("gradient", cy=30.0))
     assert not EditTask.parse("red square->circle").flips_contrast(scene("gray"))
+    before, after = blue.contrast(scene("gray"))
+    assert round(before) == 94 - 150 and round(after) == 78 - 150  # luma of red, blue, gray: 94, 78, 150
+    assert EditTask.parse("red square->circle").contrast(scene("gray"))[1] == before  # a reshape keeps colour
+
+
+def test_target_contrast_groups_cover_every_value_once():
+    from rayedit.toy.v2_judge import contrast_bin
+
+    assert [contrast_bin(v) for v in (0, -24.9, 25, -49, 50, 99.9, 100, -230)] == \
+        ["<25", "<25", "25-50", "25-50", "50-100", "50-100", ">=100", ">=100"]
 
 
 @pytest.mark.parametrize("task", ["red->blue", "green square->circle"])
@@ -130,7 +140,8 @@ def test_judge_reads_a_jobs_output_and_scores_it_against_the_perfect_edits(tmp_p
     assert (good["samples"], good["edited"], good["failed"], good["n"]) == (6, 5, 1, 5)  # failed ones not judged
     assert good["success_iou_0.9"] == 1.0 and good["psnr_median"] == math.inf
     assert bad["target_reached"] == 0.0 and bad["kept_objects_read"] == 1.0
-    for name in ("by_background", "by_objects", "by_contrast"):  # each sample in one group; each group perfect
+    # each sample in one group; each group perfect
+    for name in ("by_background", "by_objects", "by_contrast", "by_target_contrast"):
         assert sum(g["n"] for g in good[name].values()) == 5
         assert all(g["success_iou_0.9"] == 1.0 for g in good[name].values())
         assert all(g["target_reached"] == 0.0 for g in bad[name].values())

@@ -76,10 +76,17 @@ class EditTask:
         red -> blue on gray does not. Always False for a reshape."""
         if self.kind == "reshape":
             return False
+        before, after = self.contrast(scene)
+        return (before > 0) != (after > 0)
+
+    def contrast(self, scene: Scene) -> tuple[float, float]:
+        """The object's luma minus the mean luma of the background behind it (under its mask), before and after
+        the edit: how visible the object is against its background, on a 0-255 scale."""
         obj = scene.objects[scene.find(self.colour)]
         behind = float(background_image(scene)[object_mask(obj)].mean(axis=0) @ LUMA)
-        return (float(np.asarray(COLOURS[self.colour]) @ LUMA) > behind) != (
-            float(np.asarray(COLOURS[self.target]) @ LUMA) > behind)
+        after = self.target if self.kind == "recolour" else self.colour
+        return (float(np.asarray(COLOURS[self.colour]) @ LUMA) - behind,
+                float(np.asarray(COLOURS[after]) @ LUMA) - behind)
 
     @property
     def replace(self) -> dict[str, str]:

@@ -41,17 +41,33 @@ def judge_each(images: dict[str, np.ndarray], task: str, seed: int) -> dict[str,
     return rows
 
 
+CONTRAST_BINS = (25.0, 50.0, 100.0)
+"""Edges of the target contrast groups (|object luma - background luma| after the edit, 0-255)."""
+
+
+def contrast_bin(value: float) -> str:
+    """The group name of a target contrast: '<25', '25-50', '50-100' or '>=100'."""
+    edges = CONTRAST_BINS
+    for lo, hi in zip((0.0, *edges[:-1]), edges, strict=True):
+        if abs(value) < hi:
+            return f"<{hi:.0f}" if lo == 0 else f"{lo:.0f}-{hi:.0f}"
+    return f">={edges[-1]:.0f}"
+
+
 def breakdown(rows: dict[str, dict], task: str, seed: int) -> dict[str, dict[str, dict]]:
-    """Success at IoU 0.9 and target reached per background kind, per number of objects in the scene and by
-    whether the edit flips the object's contrast against its background (:meth:`EditTask.flips_contrast`), from
+    """Success at IoU 0.9 and target reached per background kind, per number of objects in the scene, by whether
+    the edit flips the object's contrast against its background (:meth:`EditTask.flips_contrast`) and by how much
+    contrast the edited object has (:func:`contrast_bin` of :meth:`EditTask.contrast`'s after), from
     :func:`judge_each`'s rows of stream ``seed``: where an editor fails, not only how often."""
     edit = EditTask.parse(task)
-    groups: dict[str, dict[str, list[dict]]] = {"by_background": {}, "by_objects": {}, "by_contrast": {}}
+    groups: dict[str, dict[str, list[dict]]] = {"by_background": {}, "by_objects": {}, "by_contrast": {},
+                                                "by_target_contrast": {}}
     for key, row in rows.items():
         scene = scene_at(seed, int(SCENE_KEY.match(key).group(1)))[0]
         groups["by_background"].setdefault(scene.background, []).append(row)
         groups["by_objects"].setdefault(str(len(scene.objects)), []).append(row)
         groups["by_contrast"].setdefault("flipped" if edit.flips_contrast(scene) else "kept", []).append(row)
+        groups["by_target_contrast"].setdefault(contrast_bin(edit.contrast(scene)[1]), []).append(row)
     return {name: {g: {"n": len(rs), "success_iou_0.9": float(np.mean([r["success_iou_0.9"] for r in rs])),
                        "target_reached": float(np.mean([r["target_reached"] for r in rs]))}
                    for g, rs in sorted(by.items())} for name, by in groups.items()}
