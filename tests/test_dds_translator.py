@@ -37,6 +37,12 @@ def test_schedules():
     assert warmup(0, 1.5, 7.5, 0) == 7.5  # no warm-up: the ablation
     assert cosine_decay(0, 1.0, 0.1, 10) == 1.0 and cosine_decay(10, 1.0, 0.1, 10) == pytest.approx(0.1)
     assert cosine_decay(5, 1.0, 0.1, 10) == pytest.approx(0.55)
+    assert cosine_decay(4500, 1.0, 0.1, 3000) == pytest.approx(0.1)  # held at `end` after a shorter decay
+    from rayedit.config.training import IdentitySchedule
+
+    assert IdentitySchedule().steps is None and IdentitySchedule(steps=3000).steps == 3000
+    with pytest.raises(ValueError):
+        IdentitySchedule(steps=0)
 
 
 def test_timesteps_from_a_range_or_an_hqs_selection(tmp_path):

@@ -72,9 +72,9 @@ def test_a_reconstruct_job_on_toy_sd_keeps_held_out_scenes(tmp_path, ray_local):
 
 TRANSLATOR = TOY_WEIGHTS / "toy-sd-red-translator"
 TRANSLATOR_FLOOR = {"blue": 10 / 12, "yellow": 6 / 12}
-"""Measured on the shipped translator (retrained on the toy-sd of 13,008 U-Net steps): 12 and 8 of these 12 scenes
-(82.5% and 54.5% of 200 held-out scenes per task; yellow fails on gray and gradient backgrounds:
-docs/measurements/2026-12-toy-sd.md); two misses of slack."""
+"""Measured on the shipped translator (6,000 steps on the toy-sd of 13,008 U-Net steps): 12 and 8 of these 12
+scenes (92% and 57.5% of 200 held-out scenes per task; yellow fails where it must turn a dark object lighter than
+its background: docs/measurements/2026-12-contrast-flips.md); two misses of slack."""
 
 
 @pytest.mark.skipif(not (TRANSLATOR / "translator.json").is_file(), reason="toy-sd-red-translator is not shipped")

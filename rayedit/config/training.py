@@ -159,12 +159,15 @@ class GuidanceWarmup(StrictSpec):
 
 
 class IdentitySchedule(StrictSpec):
-    """lambda_ID over training: cosine decay from ``start`` to ``end`` over all steps."""
+    """lambda_ID over training: cosine decay from ``start`` to ``end`` over ``steps`` (all steps by default), then
+    ``end``."""
 
     start: float = Field(1.0, ge=0.0)
     """Weight of |g(z^|k) - z^|^2 at step 0."""
     end: float = Field(0.1, ge=0.0)
-    """Weight at the last step."""
+    """Weight at the end of the decay and after it."""
+    steps: int | None = Field(None, ge=1)
+    """Length of the decay in optimizer steps (None: the whole training run)."""
     norm: Literal["l2", "l1"] = "l2"
     """``l2``: |g(z^|k) - z^|^2 (the paper); ``l1``: |g(z^|k) - z^|_1, which holds every pixel whose DDS gradient is
     weaker than lambda_ID exactly at the source - a sparse edit, so no faint halo of the new colour."""

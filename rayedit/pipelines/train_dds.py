@@ -132,7 +132,7 @@ def train_loop(config: dict) -> None:
             fixed = x_src[:8] if fixed is None else fixed
             task = torch.randint(0, len(spec.targets), (x_src.shape[0],), generator=gen).to(device)
             scale = warmup(step, spec.guidance.start, spec.guidance.end, spec.guidance.steps)
-            lam = cosine_decay(step, spec.identity.start, spec.identity.end, spec.steps)
+            lam = cosine_decay(step, spec.identity.start, spec.identity.end, spec.identity.steps or spec.steps)
             pair = (per_image.pairs(task, list(batch["caption"])) if per_image is not None
                     else conds.pairs(task))
             loss, parts = translator_loss(model, trained(x_src, task), x_src, pair, conds.uncond, scale, lam,
