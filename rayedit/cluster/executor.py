@@ -154,7 +154,9 @@ def run_and_commit(ds: ray.data.Dataset, output: OutputSpec, todo: list[str], de
     watchdog = Watchdog(stall_minutes * 60)
     bar = ProgressBar(counter, progress, on_progress=watchdog.alive)
     try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        # no prefetch: the rows are small (statuses and part paths), and a prefetching iterator held each batch until
+        # the next was written (~1.7 s later to the first result of the demo job, and every commit that much later)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
             watchdog.alive()
             if not first:
                 first = time.time() - started
