@@ -20,6 +20,7 @@ import torch
 
 from rayedit.diffusion.ddim import predicted_x0
 from rayedit.stages.model_output import to_model_range, to_uint8
+from rayedit.toy.edit_metrics import matching_object
 from rayedit.toy.edit_tasks import EditTask, task_samples
 from rayedit.toy.scene_oracle import read_scene
 from rayedit.toy.v2_judge import CONTRAST_BINS, contrast_bin
@@ -29,13 +30,10 @@ BIN_NAMES = [contrast_bin(v) for v in (0.0, *CONTRAST_BINS)]
 
 
 def _colour_at(img: np.ndarray, cx: float, cy: float) -> str:
-    """The colour the oracle reads for the object covering (or centred within 4 px of) (cx, cy): a palette colour,
+    """The colour the oracle reads for the object at (cx, cy) (:func:`matching_object`): a palette colour,
     'off-palette' or 'none' (no object there)."""
-    y, x = min(int(cy), img.shape[0] - 1), min(int(cx), img.shape[1] - 1)
-    near = [o for o in read_scene(img).objects if np.hypot(o.cx - cx, o.cy - cy) <= 4.0 or o.mask[y, x]]
-    if not near:
-        return "none"
-    return min(near, key=lambda o: np.hypot(o.cx - cx, o.cy - cy)).colour or "off-palette"
+    obj = matching_object(read_scene(img), cx, cy)
+    return "none" if obj is None else obj.colour or "off-palette"
 
 
 @torch.no_grad()
@@ -57,6 +55,8 @@ def contrast_probe(model, task: EditTask, n: int, seed: int, timesteps: list[int
         uncond = model.empty_prompt_context(len(part))
         eps_src = model.eps_fn(model.embed_prompts([s.source.caption for s in part]), uncond, guidance_scale)
         eps_tgt = model.eps_fn(model.embed_prompts([s.target.caption for s in part]), uncond, guidance_scale)
+        groups = [{"contrast": "flipped" if task.flips_contrast(s.source) else "kept",
+                   "target_contrast": contrast_bin(task.contrast(s.source)[1])} for s in part]
         for t in timesteps:
             a = float(model.alphas_cumprod[t])
             noise = torch.randn(z_src.shape, generator=noise_gen)
@@ -71,8 +71,7 @@ def contrast_probe(model, task: EditTask, n: int, seed: int, timesteps: list[int
             cos = torch.nn.functional.cosine_similarity(push.flatten(1), wanted, dim=1)
             for i, s in enumerate(part):
                 goal = s.target.objects[s.source.find(task.colour)]
-                rows.append({"t": t, "contrast": "flipped" if task.flips_contrast(s.source) else "kept",
-                             "target_contrast": contrast_bin(task.contrast(s.source)[1]),
+                rows.append({"t": t, **groups[i],
                              "colour": _colour_at(pushed[i], goal.cx, goal.cy),
                              "colour_resized": _colour_at(resized[i], goal.cx, goal.cy), "cosine": float(cos[i]),
                              "prior": _colour_at(prior[i], goal.cx, goal.cy),
@@ -85,9 +84,8 @@ def summarise(rows: list[dict], target: str, by: str = "contrast") -> list[dict]
     """Per (group, timestep) - groups by ``by``: 'contrast' (kept / flipped) or 'target_contrast' (how visible the
     edited object is against its background: :func:`rayedit.toy.v2_judge.contrast_bin`): scenes, share read as the
     target colour (after the full push, after the push resized to the perfect change, and in the prior's one-step
-    denoising of the perfect edit), as 'none', the
-    commonest other colour, median cosine, median push / perfect-change norm ratio and the perfect change's median
-    norm."""
+    denoising of the perfect edit), as 'none', the commonest other colour, median cosine, median push /
+    perfect-change norm ratio and the perfect change's median norm."""
     out = []
     groups = ("kept", "flipped") if by == "contrast" else [b for b in BIN_NAMES if any(r[by] == b for r in rows)]
     for group in groups:

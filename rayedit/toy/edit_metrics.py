@@ -52,14 +52,14 @@ def edit_metrics(task: EditTask, source: Scene, perfect: Scene, perfect_image: n
     goal = perfect.objects[target_index]
 
     reading = read_scene(edited)
-    edited_obj = _matching(reading, goal.cx, goal.cy)
+    edited_obj = matching_object(reading, goal.cx, goal.cy)
     target_iou = mask_iou(edited_obj.mask, target_mask) if edited_obj is not None else 0.0
     reached = edited_obj is not None and edited_obj.colour == goal.colour and edited_obj.shape == goal.shape
     kept_ious = []
     kept_read = True
     for i in others:
         want = perfect.objects[i]
-        got = _matching(reading, want.cx, want.cy)
+        got = matching_object(reading, want.cx, want.cy)
         ok = (got is not None and got.colour == want.colour and got.shape == want.shape
               and math.hypot(got.cx - want.cx, got.cy - want.cy) <= MAX_KEPT_SHIFT_PX)
         kept_read &= ok
@@ -83,7 +83,7 @@ def edit_metrics(task: EditTask, source: Scene, perfect: Scene, perfect_image: n
     return out
 
 
-def _matching(reading, cx: float, cy: float):
+def matching_object(reading, cx: float, cy: float):
     """The read object nearest (cx, cy) among those whose centre lies within 4 px or whose mask covers it."""
     res = len(reading.background_model)
     y, x = min(int(cy), res - 1), min(int(cx), res - 1)

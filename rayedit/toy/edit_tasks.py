@@ -73,9 +73,7 @@ class EditTask:
     def flips_contrast(self, scene: Scene) -> bool:
         """Whether the recolour turns the object from darker than the background behind it to lighter, or back
         (luma of the colours vs the background's mean luma under the object's mask): red -> yellow on gray does,
-        red -> blue on gray does not. Always False for a reshape."""
-        if self.kind == "reshape":
-            return False
+        red -> blue on gray does not. Always False for a reshape (its colour stays)."""
         before, after = self.contrast(scene)
         return (before > 0) != (after > 0)
 

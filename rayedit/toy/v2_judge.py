@@ -74,8 +74,8 @@ def breakdown(rows: dict[str, dict], task: str, seed: int) -> dict[str, dict[str
 
 
 def judge_job(output_url: str, task: str, seed: int) -> dict:
-    """A finished job's statuses (from its manifest), the metrics of its edited samples and their breakdown by
-    background and object count."""
+    """A finished job's statuses (from its manifest), the metrics of its edited samples and their
+    :func:`breakdown`."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(f"{output_url.rstrip('/')}/manifest.parquet", columns=["key", "status"]).to_pylist()
