@@ -3,7 +3,9 @@
 job (the pass-through editor: read, decode, resize/crop, filter, encode, tar write, manifest), and through Ray
 Data's own read_webdataset -> map_batches -> write_webdataset, side by side in one run.
 
-    python benchmarks/datapath.py [--n 200] [--formats png jpg webp]
+    python benchmarks/datapath.py [--n 200] [--formats auto png jpg webp]
+
+``auto`` is the output's default (``output.image_format``): these JPEG inputs are written as JPEG.
 
 CPU time covers every process of the run (the driver, Ray's raylet, GCS and workers, also those that exit early): the
 machine's CPU time over the run minus what processes already running elsewhere spent (a training job, say). The
@@ -91,6 +93,13 @@ class CpuMeter:
         return self._machine() - self.total - elsewhere
 
 
+def written_format(fmt: str) -> str:
+    """The format a rayedit job with ``output.image_format: fmt`` writes these JPEG inputs in."""
+    from rayedit.config import OutputSpec
+
+    return OutputSpec(url=".", image_format=fmt).format_for("jpg")
+
+
 def bare_loop(paths: list[Path], fmt: str, out: Path) -> dict:
     """The same work in one process, step by step: CPU ms per image of each step."""
     import pyarrow as pa
@@ -102,6 +111,7 @@ def bare_loop(paths: list[Path], fmt: str, out: Path) -> dict:
     from rayedit.storage.readers import read_shard
     from rayedit.storage.shards import plan_shards
 
+    fmt = written_format(fmt)
     spent = dict.fromkeys(("read", "decode", "resize_crop", "to_tensor", "from_tensor", "encode", "tar_write",
                            "manifest"), 0.0)
     n = 0
@@ -165,7 +175,7 @@ def rayedit_stages(paths: list[Path], fmt: str, out: Path) -> dict:
             for stage in rest:
                 batch = stage(batch)
             for sid in tracker.add(batch):
-                commit_shard(plan.spec.output, sid, sorted(tracker.parts[sid]), fmt)
+                commit_shard(plan.spec.output, sid, sorted(tracker.parts[sid]), plan.spec.output.format_for())
             n += int((batch["status"] != "eos").sum())
     cpu = time.process_time() - start
     return {"run": "rayedit stages, no Ray", "format": fmt, "n": n, "cpu_ms_per_image": round(cpu / n * 1000, 2)}
@@ -194,6 +204,8 @@ def ray_data_native(paths: list[Path], fmt: str, out: Path) -> dict:
     from rayedit.cluster.runtime import init_ray, shutdown_ray
     from rayedit.imaging import decode_image, encode_image, to_model_size
 
+    fmt = written_format(fmt)
+
     def edit(batch):
         imgs = [encode_image(to_model_size(decode_image(bytes(b), needed=(RESOLUTION, "short")), RESOLUTION,
                                        "center_crop")[0], fmt, png_compression=PNG_LEVEL) for b in batch["jpg"]]
@@ -213,7 +225,7 @@ def ray_data_native(paths: list[Path], fmt: str, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=400, help="images in the large run (default: %(default)s)")
-    p.add_argument("--formats", nargs="+", default=["png", "jpg", "webp"])
+    p.add_argument("--formats", nargs="+", default=["auto", "png", "jpg", "webp"])
     p.add_argument("--skip-native", action="store_true", help="leave out Ray Data's own pipeline")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,8 @@ def _err(data) -> str:
 def test_minimal_spec_has_sane_defaults():
     spec = parse_spec(BASE)
     assert spec.model.name == "tiny" and spec.ddim.steps == 40 and spec.ddim.eta == 0.0
-    assert spec.output.image_format == "png"
+    assert spec.output.image_format == "auto"
+    assert [spec.output.format_for(e) for e in ("jpg", "webp", "png", "gif", "")] == ["jpg", "webp"] + ["png"] * 3
 
 
 def test_unknown_field_is_named():
@@ -35,6 +36,10 @@ def test_wrong_type_and_range_are_named():
 
 def test_missing_required_field():
     assert "input: required field is missing" in _err({"output": {"url": "/o"}})
+
+
+def test_pairs_need_an_edit():
+    assert "score-only job" in _err(BASE | {"editor": {"kind": "none"}, "output": {"url": "/o", "paired": True}})
 
 
 def test_filter_needs_a_bound():

@@ -175,3 +175,22 @@ def test_write_and_commit_are_deterministic_and_complete(tmp_path):
     assert pq.read_table(tmp_path / "o2" / "manifest.parquet").num_rows == 4
     assert table.column("scores").to_pylist()[0] == [("clip_score", 0.5)]
 
+
+
+@pytest.mark.parametrize(("image_format", "want"), [("auto", ["jpg", "png", "webp", "png"]),
+                                                   ("png", ["png"] * 4), ("jpg", ["jpg"] * 4)])
+def test_output_format_follows_the_input_unless_one_is_asked_for(tmp_path, image_format, want):
+    from PIL import Image
+
+    out = OutputSpec(url=str(tmp_path / "o"), image_format=image_format, paired=True)
+    b = _write_batch(5)
+    b["source_ext"] = obj_array(["jpg", "png", "webp", "", "gif"])  # the last row failed: nothing written
+    parts = sorted(set(WriteParts(out, {})(b)["part"]))
+    commit_shard(out, "s0", parts, out.format_for())
+    with tarfile.open(tmp_path / "o" / "shards" / "s0.tar") as tar:
+        images = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if not m.name.endswith(("json", "txt"))}
+    assert sorted(images) == sorted([f"k{i}.{ext}" for i, ext in enumerate(want)]
+                                    + [f"k{i}.source.{ext}" for i, ext in enumerate(want)])
+    pil_names = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+    for name, data in images.items():  # the bytes are what the extension says
+        assert Image.open(io.BytesIO(data)).format == pil_names[name.rsplit(".", 1)[1]]

@@ -164,7 +164,7 @@ def run_and_commit(ds: ray.data.Dataset, output: OutputSpec, todo: list[str], de
                             since_process_start=round(events.process_age(), 1))
             for sid in tracker.add(batch):
                 pending.append(remote_call(commit_shard, output, sid, sorted(tracker.parts[sid]),
-                                           output.image_format, dedup_threshold))
+                                           output.format_for(), dedup_threshold))
             collect(timeout=0)
             bar.written_rows(int((batch["status"] != "eos").sum()), f"{len(tracker.completed)}/{len(todo)}")
         collect(timeout=None)

@@ -69,3 +69,10 @@ class JobSpec(StrictSpec):
         if self.dedup is not None and self.score.clip is None:
             raise ValueError("dedup compares CLIP image embeddings; set score.clip")
         return self
+
+    @model_validator(mode="after")
+    def _pairs_need_an_edit(self):
+        if self.output.paired and self.editor.kind == "none":
+            raise ValueError("output.paired writes before/after pairs of an edit; a score-only job (editor kind "
+                             "none) has no after")
+        return self

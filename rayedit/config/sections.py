@@ -190,13 +190,18 @@ class FilterRule(StrictSpec):
         return self
 
 
+LOSSY_FORMATS = ("jpg", "webp")
+"""Input formats that ``image_format: auto`` writes in their own format."""
+
+
 class OutputSpec(StrictSpec):
     """Where results go: ``shards/*.tar`` and ``manifest.parquet`` under ``url``."""
 
     url: str
     """Output folder, any fsspec URL (local path, s3://bucket/prefix, ...)."""
-    image_format: Literal["png", "jpg", "webp"] = "png"
-    """Encoding of the edited images in the output shards."""
+    image_format: Literal["auto", "png", "jpg", "webp"] = "auto"
+    """Encoding of the edited images in the output shards. ``auto`` (default): each image in its input's format if
+    that was JPEG or WebP (lossy in, lossy out, at ``quality``), else PNG (lossless inputs, generated images)."""
     quality: int = Field(95, ge=1, le=100)
     """JPEG/WebP quality."""
     png_compression: int = Field(1, ge=0, le=9)
@@ -207,6 +212,12 @@ class OutputSpec(StrictSpec):
     paired: bool = False
     """Also write each sample's source image (``KEY.source.FORMAT``) beside the edited one (``KEY.FORMAT``), with
     source and target captions in ``KEY.json``: before/after pairs for training instruction-following editors."""
+
+    def format_for(self, source_ext: str = "") -> str:
+        """The format an image whose input had extension ``source_ext`` ('' if none or unknown) is written in."""
+        if self.image_format != "auto":
+            return self.image_format
+        return source_ext if source_ext in LOSSY_FORMATS else "png"
 
 
 class DedupSpec(StrictSpec):

@@ -16,14 +16,15 @@ SOURCE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", 
 class DecodeImages:
     """Adds ``pixels``: uint8 (N, R, R, 3) with ``resize`` center_crop or fit, per-row sizes with keep_aspect (sides
     multiples of ``step``; :mod:`rayedit.image_column`) - see :func:`rayedit.imaging.to_model_size` - and
-    ``source_size`` (N, 2: width, height of the decoded image) and ``box`` (N, 4: the part of it the pixels show);
+    ``source_size`` (N, 2: width, height of the decoded image), ``box`` (N, 4: the part of it the pixels show) and
+    ``source_ext`` (the input's format as a file extension, '' if unknown: ``output.image_format: auto`` follows it);
     a row whose image cannot be used is marked failed with the reason. With keep_aspect the rows come out sorted by
     size (aspect-ratio buckets within the batch); their order carries no meaning (``index`` does)."""
 
     def __init__(self, resolution: int, resize: str = "center_crop", keep_source: bool = False, step: int = 8):
         self.resolution, self.resize, self.keep_source, self.step = resolution, resize, keep_source, step
-        """``keep_source``: keep each row's input bytes (``image``) and their format (``source_ext``), for jobs
-        that write the input files unchanged."""
+        """``keep_source``: keep each row's input bytes (``image``), for jobs that write the input files
+        unchanged."""
 
     def __call__(self, batch: Batch) -> Batch:
         batch = writable(batch)
@@ -47,10 +48,8 @@ class DecodeImages:
             except ImageError as err:
                 fail(batch, i, str(err))
         batch["pixels"] = pixels if square else image_column(pixels)
-        batch["source_size"], batch["box"] = sizes, boxes
-        if self.keep_source:
-            batch["source_ext"] = exts
-        else:
+        batch["source_size"], batch["box"], batch["source_ext"] = sizes, boxes, exts
+        if not self.keep_source:
             del batch["image"]
         if not square:  # rows of one size next to each other: the edit stage's batches then mostly hold one size
             order = sorted(range(n), key=lambda i: pixels[i].shape)

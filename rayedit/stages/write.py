@@ -65,11 +65,17 @@ class WriteParts:
 
     def _image(self, batch: Batch, i: int, encode: bool = True) -> tuple[bytes, str]:
         """(bytes, extension) of a kept sample's written image: the input file unchanged for a score-only job whose
-        format is known, else the edit encoded in ``output.image_format``."""
-        ext = str(batch["source_ext"][i]) if self.pass_through and "source_ext" in batch else ""
-        if ext:
+        format is known, else the edit encoded in the format ``output.image_format`` gives it."""
+        ext = self._source_ext(batch, i)
+        if ext and self.pass_through:
             return bytes(batch["image"][i]), ext
-        return (self._encode(batch["edited"][i], batch, i) if encode else b""), self.output.image_format
+        fmt = self.output.format_for(ext)
+        return (self._encode(batch["edited"][i], batch, i, fmt) if encode else b""), fmt
+
+    @staticmethod
+    def _source_ext(batch: Batch, i: int) -> str:
+        """The input image's format as an extension, '' if unknown (generated images, tensor inputs)."""
+        return str(batch["source_ext"][i]) if "source_ext" in batch else ""
 
     def _geometry(self, batch: Batch, i: int) -> dict:
         """Where the sample came from in its source image: its size and the box used (decoded inputs only)."""
@@ -78,12 +84,12 @@ class WriteParts:
         return {"source_size": [int(v) for v in batch["source_size"][i]], "box": [int(v) for v in batch["box"][i]],
                 "resize": self.resize}
 
-    def _encode(self, pixels: np.ndarray, batch: Batch | None = None, i: int = 0) -> bytes:
-        """The image as written; with ``fit``, cropped back to the source's own aspect ratio."""
+    def _encode(self, pixels: np.ndarray, batch: Batch | None, i: int, fmt: str) -> bytes:
+        """The image as written in ``fmt``; with ``fit``, cropped back to the source's own aspect ratio."""
         if self.resize == "fit" and batch is not None and "source_size" in batch:
             left, top, right, bottom = fit_box(*(int(v) for v in batch["source_size"][i]), pixels.shape[0])
             pixels = pixels[top:bottom, left:right]
-        return encode_image(pixels, self.output.image_format, self.output.quality, self.output.png_compression)
+        return encode_image(pixels, fmt, self.output.quality, self.output.png_compression)
 
     def _write_part(self, batch: Batch, rows: np.ndarray, shard_id: str) -> str:
         kept = [batch["status"][i] == EDITED for i in rows]
@@ -105,7 +111,9 @@ class WriteParts:
             "image": per_kept(lambda i: self._image(batch, i)[0]),
             "image_ext": pa.array([self._image(batch, i, encode=False)[1] for i in rows]),
             "meta": per_kept(lambda i: self._metadata(batch, i)),
-            "source_image": per_kept(lambda i: self._encode(batch["pixels"][i], batch, i) if paired else b""),
+            "source_image": per_kept(lambda i: self._encode(batch["pixels"][i], batch, i,
+                                                         self.output.format_for(self._source_ext(batch, i)))
+                                    if paired else b""),
             "source_key": pa.array([str(batch["source_key"][i]) if "source_key" in batch else str(batch["key"][i])
                                     for i in rows]),
             "source_size": pa.array([[int(v) for v in batch["source_size"][i]] if "source_size" in batch else None

@@ -157,7 +157,7 @@ def commit_shard(output: OutputSpec, shard_id: str, parts: list[str], image_ext:
                 meta = json.loads(r["meta"])
                 _add(tar, f"{r['key']}.{r.get('image_ext') or image_ext}", r["image"])
                 if r.get("source_image"):
-                    _add(tar, f"{r['key']}.source.{image_ext}", r["source_image"])
+                    _add(tar, f"{r['key']}.source.{r.get('image_ext') or image_ext}", r["source_image"])
                 _add(tar, f"{r['key']}.json", r["meta"])
                 _add(tar, f"{r['key']}.txt", (meta.get("target_caption") or r["caption"]).encode())
         local.flush()

@@ -89,8 +89,8 @@ def missing_caption_fields(parts: dict[str, bytes], caption_key: str) -> list[st
 
 
 def _group_to_sample(key: str, parts: dict[str, bytes], caption_key: str) -> dict:
-    """The sample's image is its plain image member (``png``) if it has one - a paired output's ``source.png``
-    is the source, not the sample - else the first member with an image extension."""
+    """The sample's image is its plain image member (``png``, ``jpg``, ...) if it has one - a paired output's
+    ``source.png`` is the source, not the sample - else the first member with an image extension."""
     plain = [ext for ext in parts if ext.lower() in IMAGE_EXTENSIONS]
     for ext in plain + list(parts):
         if ext.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS:
