@@ -154,6 +154,30 @@ def test_translator_editor_applies_one_task(model):
     assert torch.allclose(out, tr(x, torch.tensor([1, 1])), atol=1e-6)
 
 
+def test_a_translator_is_bound_to_its_latent_space_not_to_the_unet(model):
+    import copy
+
+    from rayedit.editors.dds.apply import check_latent_space
+    from rayedit.models.errors import DirectionMismatch
+    from rayedit.models.weights import latent_space_hash, model_hash
+
+    meta = {"model_id": "tiny-latent", "model_hash": model_hash(model.unet), "latent_hash": latent_space_hash(model)}
+    other_unet = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other_unet.unet.parameters()).add_(0.01)  # a fine-tuned U-Net, the same VAE
+    check_latent_space(other_unet, meta, "tr")
+    with pytest.raises(DirectionMismatch, match="weights hash"):  # a translator saved before latent_hash
+        check_latent_space(other_unet, {k: meta[k] for k in ("model_id", "model_hash")}, "tr")
+    other_vae = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other_vae.vae.parameters()).add_(0.01)
+    with pytest.raises(DirectionMismatch, match="latent space of VAE hash"):
+        check_latent_space(other_vae, meta, "tr")
+    pixel = load_diffusion(ModelSpec(name="tiny"), device="cpu")
+    with pytest.raises(DirectionMismatch, match="works in pixel space"):
+        check_latent_space(pixel, meta, "tr")
+
+
 @pytest.mark.slow
 def test_train_resume_and_apply_through_the_cli(tmp_path, ray_local, capsys, monkeypatch):
     write_shards(f"{tmp_path}/in/toy", 8, per_shard=4)

@@ -31,3 +31,11 @@ def model_hash(unet: torch.nn.Module) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def latent_space_hash(model) -> str | None:
+    """sha256 over a latent model's VAE parameters and latent scaling factor - the space a latent-to-latent network
+    (a DDS translator) reads and writes, whatever U-Net it was distilled from; None for a pixel-space model."""
+    if model.vae is None:
+        return None
+    return hashlib.sha256(f"{model_hash(model.vae)}:{float(model.vae_scale)!r}".encode()).hexdigest()[:16]

@@ -168,12 +168,13 @@ def _describe(timesteps: tuple[int, int] | list[int]) -> dict:
 
 def _save_final(spec: DDSTrainSpec, model, translator, history: list[dict], fixed) -> None:
     from rayedit.editors.dds.translator import save_translator
-    from rayedit.models.weights import model_hash
+    from rayedit.models.weights import latent_space_hash, model_hash
 
     if fixed is not None:
         _write_png(f"{spec.output}/samples/final.png", sample_grid(model, translator, fixed))
     meta = {"name": spec.name, "source": spec.source, "targets": spec.targets, "model_id": spec.model.name,
-            "model_hash": model_hash(model.unet), "init": spec.init, "loss": spec.loss,
+            "model_hash": model_hash(model.unet), "latent_hash": latent_space_hash(model), "init": spec.init,
+            "loss": spec.loss,
             "timesteps": _describe(training_timesteps(spec)),
             "settings": spec.model_dump(mode="json", exclude={"images", "output"}), "history": history}
     save_translator(spec.output, translator, meta)
